@@ -1,0 +1,3 @@
+"""rtstyle: real-time neural style transfer for video."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from rtstyle.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""Safe output files: written under a temporary name beside the target and renamed when complete, so a crash or
+Ctrl-C never leaves a half-written file under the final name, and never written over an input."""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from rtstyle.errors import RtstyleError
+
+
+def check_output_path(path: str | Path, inputs: Iterable[str | Path] = (), overwrite: bool = False) -> Path:
+    """The output path, after checking its folder exists and is writable, it is no input, and it does not exist
+    (unless `overwrite`)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise RtstyleError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise RtstyleError(f"output folder is not writable: {folder}")
+    for item in inputs:
+        if Path(item).exists() and path.exists() and path.resolve() == Path(item).resolve():
+            raise RtstyleError(f"output would overwrite an input: {path}")
+    if path.is_dir():
+        raise RtstyleError(f"output is a folder: {path}")
+    if path.exists() and not overwrite:
+        raise RtstyleError(f"output exists: {path} (use --overwrite to replace it)")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix, so encoders pick the format); rename it to `path` when the
+    block completes, delete it when the block raises."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,72 @@
+"""Named network variants and the three model families, built by one factory (timm's `create_model` pattern).
+
+Every model is called as `model(image, cond)`: image (B,3,H,W) float RGB in [0,1], cond as the family needs it
+(None; a (B,N) style-weight vector; a (B,D) style embedding from `model.predictor`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rtstyle.models.norms import ConditionalInstanceNorm, InstanceNorm, PredictedInstanceNorm
+from rtstyle.models.predictor import StylePredictor
+from rtstyle.models.transformer import TransformerNet, Variant
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register_variant(variant: Variant) -> Variant:
+    VARIANTS[variant.name] = variant
+    return variant
+
+
+register_variant(Variant(
+    "tiny", "real time on a laptop CPU: 4×4 patchify stem, residual blocks at 1/8 resolution, sub-pixel output",
+    widths=(16, 48), residual_blocks=3, stem_kernel=4, stem_stride=4, output_kernel=3, output_shuffle=4))
+register_variant(Variant(
+    "base", "Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 9×9 end convolutions",
+    widths=(32, 64, 128), residual_blocks=5))
+
+FAMILIES = {
+    "feedforward": "one style per model, instance norm (Johnson et al. 2016)",
+    "cin": "N styles in one model, conditional instance norm; mixes styles (Dumoulin et al. 2017)",
+    "arbitrary": "any painting: a style-prediction network sets the norm parameters (Ghiasi et al. 2017)",
+}
+
+
+class ArbitraryStyleNet(nn.Module):
+    """Style predictor + transformer with predicted norms. Export splits them into an encoder (run when the style
+    changes) and a stylizer (run per frame)."""
+
+    def __init__(self, variant: Variant, style_dim: int = 100):
+        super().__init__()
+        self.predictor = StylePredictor(style_dim)
+        self.transformer = TransformerNet(variant, lambda channels: PredictedInstanceNorm(channels, style_dim))
+
+    @property
+    def variant(self) -> Variant:
+        return self.transformer.variant
+
+    def forward(self, image: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        return self.transformer(image, embedding)
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; expected one of {', '.join(VARIANTS)}") from None
+
+
+def create_model(family: str, variant: str = "base", *, num_styles: int = 1, style_dim: int = 100) -> nn.Module:
+    """Build an untrained model of `family` ("feedforward", "cin", "arbitrary") and `variant` ("tiny", "base")."""
+    spec = get_variant(variant)
+    if family == "feedforward":
+        return TransformerNet(spec, InstanceNorm)
+    if family == "cin":
+        if num_styles < 1:
+            raise ValueError("a cin model needs at least one style")
+        return TransformerNet(spec, lambda channels: ConditionalInstanceNorm(channels, num_styles))
+    if family == "arbitrary":
+        return ArbitraryStyleNet(spec, style_dim)
+    raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
