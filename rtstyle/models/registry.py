@@ -50,6 +50,14 @@ class ArbitraryStyleNet(nn.Module):
     def forward(self, image: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         return self.transformer(image, embedding)
 
+    def embed(self, style: torch.Tensor, content: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
+        """Style embedding of a painting (B,3,H,W), weakened towards the content image's own embedding when
+        strength < 1 (Ghiasi et al. §4: interpolating the two embeddings)."""
+        embedding = self.predictor(style)
+        if content is None or strength >= 1.0:
+            return embedding
+        return strength * embedding + (1.0 - strength) * self.predictor(content)
+
 
 def get_variant(name: str) -> Variant:
     try:

@@ -1,0 +1,140 @@
+"""Training: every family learns on real photos and paintings; checkpoints, resume and adding a style are exact."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
+from rtstyle_train.arbitrary import ArbitraryFamily
+from rtstyle_train.cin import ConditionalFamily
+from rtstyle_train.data import load_styles
+from rtstyle_train.feedforward import FeedForwardFamily
+from rtstyle_train.loop import TrainSettings, train
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def photos(shared, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("054_chelsea.jpg", "046_messi5.jpg", "047_orange.jpg", "041_building.jpg"):
+        shutil.copy(shared / "photos" / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def paintings(shared):
+    return [shared / "styles" / n for n in ("starry_night.jpg", "great_wave.jpg", "the_scream.jpg")]
+
+
+def settings(photos, out, **overrides) -> TrainSettings:
+    values = dict(content=str(photos), out=str(out), variant="tiny", size=SIZE, batch_size=2, steps=40,
+                  checkpoint_every=1000, lr=3e-3)
+    values.update(overrides)
+    return TrainSettings(**values)
+
+
+def early_late(checkpoint, key="total", n=8):
+    history = read_checkpoint(checkpoint)["training_state"]["history"]
+    values = [h[key] for h in history]
+    return np.mean(values[:n]), np.mean(values[-n:])
+
+
+@pytest.mark.parametrize("family_name", ["feedforward", "cin", "arbitrary"])
+def test_each_family_learns(family_name, photos, paintings, tmp_path):
+    styles = load_styles(paintings if family_name != "feedforward" else paintings[:1], max_side=2 * SIZE)
+    family = {"feedforward": lambda: FeedForwardFamily(styles[0]),
+              "cin": lambda: ConditionalFamily(styles),
+              "arbitrary": lambda: ArbitraryFamily(styles, crop_size=SIZE)}[family_name]()
+    checkpoint = train(family, settings(photos, tmp_path / "run"), torch.device("cpu"))
+    early, late = early_late(checkpoint, "style")
+    assert late < 0.7 * early, (early, late)
+    assert (tmp_path / "run" / "losses.png").is_file() and (tmp_path / "run" / "samples.png").is_file()
+    model, meta, _ = load_checkpoint(checkpoint)
+    assert meta.family == family_name and meta.training["steps"] == 40
+    assert [s["sha256"] for s in meta.training["styles"]] == [s.sha256 for s in styles]
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(photos, paintings, tmp_path):
+    styles = load_styles(paintings, max_side=2 * SIZE)
+    checkpoint = train(ConditionalFamily(styles), settings(photos, tmp_path / "run", steps=3), torch.device("cpu"))
+    model, meta, _ = load_checkpoint(checkpoint)
+    again, _, _ = load_checkpoint(checkpoint)
+    x, cond = torch.rand(1, 3, 50, 70), torch.tensor([[0.2, 0.3, 0.5]])
+    with torch.no_grad():
+        assert torch.equal(model(x, cond), again(x, cond))
+    assert meta.style_names == ["starry_night", "great_wave", "the_scream"]
+
+
+def test_resume_continues_exactly(photos, paintings, tmp_path):
+    style = load_styles(paintings[:1], max_side=2 * SIZE)[0]
+    straight = train(FeedForwardFamily(style), settings(photos, tmp_path / "a", steps=6), torch.device("cpu"))
+    train(FeedForwardFamily(style), settings(photos, tmp_path / "b", steps=3), torch.device("cpu"))
+    resumed = train(FeedForwardFamily(style), settings(photos, tmp_path / "b", steps=6), torch.device("cpu"),
+                    resume=True)
+    a, b = read_checkpoint(straight), read_checkpoint(resumed)
+    assert b["training_state"]["step"] == 6
+    assert [h["step"] for h in b["training_state"]["history"]] == list(range(1, 7))
+    for key, value in a["state_dict"].items():
+        assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
+
+
+def test_adding_a_style_leaves_the_old_ones_unchanged(photos, paintings, tmp_path):
+    styles = load_styles(paintings[:2], max_side=2 * SIZE)
+    base_path = train(ConditionalFamily(styles), settings(photos, tmp_path / "base", steps=4), torch.device("cpu"))
+    base_model, base_meta, _ = load_checkpoint(base_path)
+    new_style = load_styles(paintings[2:], max_side=2 * SIZE)
+    family = ConditionalFamily(new_style, base=(base_model, base_meta))
+    grown_path = train(family, settings(photos, tmp_path / "grown", steps=15), torch.device("cpu"))
+    grown, meta, _ = load_checkpoint(grown_path)
+    assert meta.style_names == ["starry_night", "great_wave", "the_scream"]
+    early, late = early_late(grown_path, "style", n=4)
+    assert late < early
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        for i in range(2):
+            old = base_model(x, torch.eye(2)[i:i + 1])
+            new = grown(x, torch.eye(3)[i:i + 1])
+            assert torch.equal(old, new)
+        assert not torch.allclose(grown(x, torch.eye(3)[2:3]), grown(x, torch.eye(3)[:1]))
+
+
+def rtstyle(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtstyle", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def assert_one_line_error(result, *words):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["train", "feedforward", "--style", paintings[0], "--size", 64, "--steps", 2]
+    assert_one_line_error(rtstyle(*base, "--content", empty, "--out", tmp_path / "r1"), "no images in")
+    junk_photos = tmp_path / "junk"
+    junk_photos.mkdir()
+    (junk_photos / "holiday.jpg").write_text("not really a photo")
+    assert_one_line_error(rtstyle(*base, "--content", junk_photos, "--out", tmp_path / "r2"), "not an image",
+                          "holiday.jpg")
+    fake_style = tmp_path / "fake.png"
+    fake_style.write_bytes(b"\x89PNG broken")
+    assert_one_line_error(rtstyle("train", "feedforward", "--style", fake_style, "--content", photos,
+                                  "--out", tmp_path / "r3"), "not an image", "fake.png")
+    # a checkpoint of three styles resumed with two
+    run = tmp_path / "r4"
+    ok = rtstyle("train", "cin", "--styles", *paintings, "--content", photos, "--size", 64, "--steps", 1,
+                 "--batch-size", 1, "--out", run)
+    assert ok.returncode == 0, ok.stderr
+    assert_one_line_error(rtstyle("train", "cin", "--styles", *paintings[:2], "--content", photos, "--size", 64,
+                                  "--steps", 2, "--batch-size", 1, "--out", run, "--resume"), "style count")
+    assert_one_line_error(rtstyle("train", "cin", "--from", photos / "054_chelsea.jpg", "--add-style", paintings[0],
+                                  "--content", photos), "not an rtstyle checkpoint")

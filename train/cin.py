@@ -1,0 +1,108 @@
+"""Dumoulin et al. 2017 ("A Learned Representation for Artistic Style"): N paintings in one network through
+conditional instance norm. Each sample of a batch gets a random painting; its one-hot style vector selects that
+painting's norm parameters. A trained model learns a further painting by training only its new norm parameters."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rtstyle.errors import RtstyleError
+from rtstyle.meta import ModelMeta
+from rtstyle.models import create_model
+from rtstyle.models.norms import ConditionalInstanceNorm
+
+from .data import Style
+from .loop import Conditioning, Family
+from .losses import PerceptualLoss
+
+
+class ConditionalFamily(Family):
+    name = "cin"
+
+    def __init__(self, styles: list[Style], style_scale: dict[str, float] | None = None,
+                 base: tuple[nn.Module, ModelMeta] | None = None):
+        """styles: the paintings to learn. style_scale: {name: multiplier} on a painting's style loss (paintings
+        differ in how strongly their Gram loss pulls). base: a trained cin model and its meta, to which `styles`
+        are added; only the new norm parameters then train."""
+        self.styles = styles
+        self.base = base
+        self.old_names = list(base[1].style_names) if base else []
+        self.names = self.old_names + [s.name for s in styles]
+        clash = set(self.old_names) & {s.name for s in styles}
+        if clash:
+            raise RtstyleError(f"the model already has a style named {sorted(clash)[0]!r}")
+        unknown = set(style_scale or {}) - {s.name for s in styles}
+        if unknown:
+            raise RtstyleError(f"--style-scale names {sorted(unknown)[0]!r}, which is not among the styles trained")
+        self.scale = torch.tensor([(style_scale or {}).get(s.name, 1.0) for s in styles])
+        self.targets: dict[str, torch.Tensor] = {}
+
+    @property
+    def adding(self) -> bool:
+        return self.base is not None
+
+    def build_model(self, variant: str) -> nn.Module:
+        model = create_model("cin", variant, num_styles=len(self.names))
+        if self.base:
+            old_model, old_meta = self.base
+            if old_meta.family != "cin":
+                raise RtstyleError(f"--from needs a cin model; this one is {old_meta.family}")
+            if old_meta.variant != variant:
+                raise RtstyleError(f"--from model is {old_meta.variant}, not {variant}")
+            state = model.state_dict()
+            for key, value in old_model.state_dict().items():
+                if state[key].shape == value.shape:
+                    state[key] = value
+                else:  # a CIN table: old rows kept, new rows start at the mean of the old styles
+                    n = value.shape[0]
+                    state[key] = torch.cat([value, value.mean(0, keepdim=True).expand(state[key].shape[0] - n, -1)])
+            model.load_state_dict(state)
+        return model
+
+    def check_resume(self, meta: ModelMeta) -> None:
+        if meta.style_names != self.names:
+            raise RtstyleError(f"style count or names mismatch: the checkpoint has {len(meta.style_names)} "
+                               f"({', '.join(meta.style_names)}), this run {len(self.names)} ({', '.join(self.names)})")
+
+    def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        if not self.adding:
+            return [p for p in model.parameters() if p.requires_grad]
+        old = len(self.old_names)
+        params = []
+        for module in model.modules():
+            if isinstance(module, ConditionalInstanceNorm):
+                for p in (module.weight, module.bias):
+                    mask = torch.zeros(p.shape[0], 1, device=p.device)
+                    mask[old:] = 1  # gradients reach only the new styles' rows
+                    p.register_hook(lambda grad, mask=mask: grad * mask.to(grad.device))
+                    params.append(p)
+        for p in model.parameters():
+            if not any(p is q for q in params):
+                p.requires_grad_(False)
+        return params
+
+    def prepare(self, loss_fn: PerceptualLoss, device: torch.device) -> None:
+        per_style = [loss_fn.style_targets(s.image.to(device)) for s in self.styles]
+        self.targets = {layer: torch.cat([t[layer] for t in per_style]) for layer in per_style[0]}  # (S,C,C)
+        self.scale = self.scale.to(device)
+
+    def conditioning(self, model, batch, generator, device) -> Conditioning:
+        pick = torch.randint(len(self.styles), (batch,), generator=generator).to(device)
+        slot = pick + len(self.old_names)
+        cond = torch.nn.functional.one_hot(slot, len(self.names)).float()
+        return Conditioning(cond, {layer: t[pick] for layer, t in self.targets.items()}, self.scale[pick])
+
+    def sample_columns(self, model, device):
+        eye = torch.eye(len(self.names), device=device)
+        shown = range(len(self.old_names), len(self.names)) if self.adding else range(len(self.names))
+        columns = [(self.names[i], eye[i:i + 1]) for i in list(shown)[:8]]
+        if len(self.names) >= 2 and not self.adding:
+            columns.append((f"50/50 {self.names[0]}+{self.names[1]}", (eye[0:1] + eye[1:2]) / 2))
+        return columns
+
+    def meta(self, variant: str) -> ModelMeta:
+        return ModelMeta("cin", variant, style_names=list(self.names), style_dim=len(self.names))
+
+    def style_records(self) -> list[dict]:
+        earlier = self.base[1].training.get("styles", []) if self.base else []
+        return earlier + [{"name": s.name, "file": s.path.name, "sha256": s.sha256} for s in self.styles]

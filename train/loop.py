@@ -1,0 +1,198 @@
+"""One training loop for all three families. A `Family` says what differs (the model, which parameters learn, the
+style targets and conditioning of each batch, the metadata); the loop does the rest: Adam, mixed precision and
+channels-last on GPU, a deterministic seed, the stability regularizer, a progress line with the loss parts, periodic
+checkpoints with metadata, resume, and a loss-curve and sample-grid PNG written as training goes.
+
+Outputs in the run folder: model.pt (the checkpoint), losses.png, samples.png.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from rtstyle.errors import RtstyleError
+from rtstyle.io.images import read_image
+from rtstyle.meta import ModelMeta
+from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from rtstyle.models.vgg import LAYER_NAMES
+from rtstyle.progress import Progress
+
+from .data import ContentCrops, centre_crop, list_images
+from .losses import LossConfig, PerceptualLoss
+from .plots import plot_losses, write_sample_grid
+from .stability import stability_loss
+from .vgg import load_vgg16
+
+# ReReVST-style compound regularization weight. Measured on ../shared/video/bikes.mp4 (see the issue notes): it
+# roughly halves the temporal warping error at a small cost in style loss.
+DEFAULT_STABILITY_WEIGHT = 100.0
+
+
+@dataclass
+class TrainSettings:
+    content: str  # folder of photos
+    out: str  # run folder
+    variant: str = "tiny"
+    size: int = 256  # content crop side
+    style_size: int | None = None  # long side of the paintings (default 2 × size)
+    batch_size: int = 4
+    steps: int = 2000
+    lr: float = 1e-3
+    stability_weight: float = DEFAULT_STABILITY_WEIGHT
+    seed: int = 0
+    checkpoint_every: int = 200
+    workers: int | None = None  # data-loading processes (default: none on CPU, up to 8 on GPU)
+    vgg_weights: str | None = None
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class Conditioning:
+    cond: torch.Tensor | None  # what the model's norms take
+    style_targets: dict[str, torch.Tensor]  # {layer: (B or 1, C, C)}
+    style_scale: torch.Tensor | None = None  # (B,) per-sample style-loss weight
+
+
+class Family:
+    """What differs between the feed-forward, CIN and arbitrary trainers."""
+
+    name: str
+
+    def build_model(self, variant: str) -> nn.Module:
+        raise NotImplementedError
+
+    def check_resume(self, meta: ModelMeta) -> None:
+        """Raise RtstyleError if a checkpoint was trained on other styles."""
+
+    def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def prepare(self, loss_fn: PerceptualLoss, device: torch.device) -> None:
+        """Precompute what every batch needs (style targets)."""
+
+    def conditioning(self, model: nn.Module, batch: int, generator: torch.Generator,
+                     device: torch.device) -> Conditioning:
+        raise NotImplementedError
+
+    def sample_columns(self, model: nn.Module, device: torch.device) -> list[tuple[str, torch.Tensor | None]]:
+        """(label, cond) per column of the sample grid."""
+        raise NotImplementedError
+
+    def meta(self, variant: str) -> ModelMeta:
+        raise NotImplementedError
+
+    def style_records(self) -> list[dict]:
+        """name, file and sha256 of every painting trained on, for the metadata."""
+        return []
+
+
+def train(family: Family, settings: TrainSettings, device: torch.device, resume: bool = False) -> Path:
+    out = Path(settings.out)
+    checkpoint = out / "model.pt"
+    if checkpoint.exists() and not resume:
+        raise RtstyleError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
+    if resume and not checkpoint.exists():
+        raise RtstyleError(f"nothing to resume: {checkpoint} does not exist")
+    list_images(settings.content)  # fail on a bad content folder before anything slow
+    out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(settings.seed)
+    model = family.build_model(settings.variant)
+    state: dict = {"step": 0, "history": [], "seconds": 0.0}
+    if resume:
+        _, meta, state = load_checkpoint(checkpoint)
+        if meta.family != family.name or meta.variant != settings.variant:
+            raise RtstyleError(f"{checkpoint} is a {meta.family} {meta.variant} model, not {family.name} {settings.variant}")
+        family.check_resume(meta)
+        model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
+    cuda = device.type == "cuda"
+    model = model.to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+
+    loss = settings.loss
+    vgg = load_vgg16(max(loss.layers, key=LAYER_NAMES.index), settings.vgg_weights, device)
+    loss_fn = PerceptualLoss(vgg, loss)
+    family.prepare(loss_fn, device)
+    optimizer = torch.optim.Adam(family.trainable_parameters(model), lr=settings.lr)
+    if resume and state.get("optimizer"):
+        optimizer.load_state_dict(state["optimizer"])
+    start = int(state["step"])
+    if start >= settings.steps:
+        raise RtstyleError(f"{checkpoint} already has {start} steps; ask for more with --steps")
+
+    workers = settings.workers if settings.workers is not None else (min(8, (os.cpu_count() or 2) - 1) if cuda else 0)
+    dataset = ContentCrops(settings.content, settings.size, settings.seed)
+    indices = range(start * settings.batch_size, settings.steps * settings.batch_size)
+    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=indices, num_workers=workers,
+                        pin_memory=cuda, persistent_workers=workers > 0)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and torch.cuda.is_bf16_supported())
+    history: list[dict] = list(state.get("history", []))
+    log_every = max(1, settings.steps // 400)
+    sums: dict[str, float] = {}
+    seconds_before, clock = float(state.get("seconds", 0.0)), time.perf_counter()
+    samples = _sample_contents(settings.content, settings.size, device)
+
+    def save(step: int) -> None:
+        elapsed = seconds_before + time.perf_counter() - clock
+        meta = family.meta(settings.variant)
+        meta.training = {**asdict(settings), "family": family.name, "steps": step, "device": str(device),
+                         "wall_seconds": round(elapsed, 1), "styles": family.style_records()}
+        save_checkpoint(checkpoint, model, meta, {"step": step, "optimizer": optimizer.state_dict(),
+                                                  "history": history, "seconds": elapsed})
+        if history:
+            plot_losses(history, out / "losses.png", title=f"{family.name} {settings.variant}", x_key="step")
+        model.eval()
+        with torch.no_grad(), amp:
+            columns = [(label, model(samples, cond).float()) for label, cond in family.sample_columns(model, device)]
+        model.train()
+        write_sample_grid(out / "samples.png", samples, columns)
+
+    step = start
+    with Progress(total=settings.steps - start, label=f"train {family.name}", unit="step") as bar:
+        for content in loader:
+            generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+            content = content.to(device, non_blocking=True)
+            if cuda:
+                content = content.contiguous(memory_format=torch.channels_last)
+            with amp:
+                cond = family.conditioning(model, content.shape[0], generator, device)
+                output = model(content, cond.cond)
+                total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets, cond.style_scale)
+                if settings.stability_weight:
+                    stable = settings.stability_weight * stability_loss(model, content, output, cond.cond, generator)
+                    total = total + stable
+                    parts["stability"] = stable.detach()
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            step += 1
+            values = {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
+            if not np.isfinite(values["total"]):
+                raise RtstyleError(f"training diverged at step {step} (loss {values['total']}); lower --lr")
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value
+            if step % log_every == 0 or step == settings.steps:
+                count = step % log_every or log_every
+                history.append({"step": step, **{k: v / count for k, v in sums.items()}})
+                sums.clear()
+            bar.update(1, loss=values["total"], content=values["content"], style=values["style"],
+                       **({"stability": values["stability"]} if "stability" in values else {}))
+            if step % settings.checkpoint_every == 0 or step == settings.steps:
+                save(step)
+    return checkpoint
+
+
+def _sample_contents(folder: str, size: int, device: torch.device) -> torch.Tensor:
+    """Three photos spread over the folder, centre-cropped to size×size, for the sample grid: (3,3,S,S)."""
+    files = list_images(folder)
+    chosen = [files[i * len(files) // 3] for i in range(min(3, len(files)))]
+    return torch.stack([torch.from_numpy(centre_crop(read_image(path), size)) for path in chosen]).to(device)
