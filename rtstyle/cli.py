@@ -115,6 +115,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from rtstyle.formats import FORMATS
+
+    p = sub.add_parser("export", help="export a trained model to ONNX or a TensorRT engine",
+                       description="Export MODEL (a .pt checkpoint, or an .onnx file for TensorRT). Every export is "
+                                   "checked against its source before it is kept. Formats: "
+                                   + "; ".join(f"{f.name} ({f.suffix}): {f.summary}" for f in FORMATS.values()))
+    p.add_argument("model", help="checkpoint (.pt) or ONNX file (.onnx)")
+    p.add_argument("--format", required=True, choices=[n for n, f in FORMATS.items() if f.made_from])
+    p.add_argument("-o", "--output", help="output file (default: beside MODEL, with the format's suffix; the "
+                                          "arbitrary family adds .encoder / .stylizer, fp16 adds .fp16)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "both"],
+                   help="ONNX: fp32 (default), fp16 or both; TensorRT: fp16 (default) or fp32")
+    p.add_argument("--sizes", default="480p,720p,1080p",
+                   help="TensorRT: frame sizes the engine must take, e.g. 480p,720p,1080p or 1280x720 (default "
+                        "480p,720p,1080p; optimised for the middle one)")
+    p.add_argument("--max-batch", type=int, default=4, help="TensorRT: largest batch (default 4)")
+    p.add_argument("--timing-cache", metavar="FILE", help="TensorRT: timing cache to reuse (default beside output)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    p.set_defaults(handler=_lazy("rtstyle_export.commands", "export_command", needs="train"))
+
+
 def _add_variants(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("variants", help="list the network variants with their size and cost",
                        description="Parameter count and multiply-accumulates at 640×480 of every variant and family.")
@@ -129,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
     _add_gatys(sub)
     _add_train(sub)
+    _add_export(sub)
     _add_variants(sub)
     return parser
 

@@ -30,6 +30,8 @@ class ModelMeta:
     input_range: tuple[float, float] = (0.0, 1.0)
     min_size: int = 16
     max_size: int = 8192
+    # TensorRT engines only: the optimisation profile, {"min"|"opt"|"max": [batch, height, width]}.
+    profile: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # how it was made: settings, style file hashes, steps
     rtstyle_version: str = __version__
     format: int = FORMAT_VERSION
@@ -73,3 +75,27 @@ class ModelMeta:
             return names.index(text.lower())
         choices = ", ".join(self.style_names) or "(none: this model has one built-in style)"
         raise RtstyleError(f"unknown style {name_or_index!r}; this model has: {choices}")
+
+
+# A TensorRT engine file: MAGIC, then the metadata's length (4 bytes, little-endian), the metadata JSON, the engine.
+ENGINE_MAGIC = b"RTSTYLE-TRT\x00"
+
+
+def pack_engine(meta: ModelMeta, engine: bytes) -> bytes:
+    text = meta.to_json().encode()
+    return ENGINE_MAGIC + len(text).to_bytes(4, "little") + text + engine
+
+
+def unpack_engine(data: bytes, source: str = "engine") -> tuple[ModelMeta, memoryview]:
+    """(meta, serialized engine) from an rtstyle engine file's bytes; RtstyleError if it is not one."""
+    if not data.startswith(ENGINE_MAGIC):
+        raise RtstyleError(f"not an rtstyle TensorRT engine (no rtstyle header): {source}")
+    start = len(ENGINE_MAGIC) + 4
+    length = int.from_bytes(data[len(ENGINE_MAGIC):start], "little")
+    if start + length > len(data):
+        raise RtstyleError(f"truncated rtstyle TensorRT engine: {source}")
+    meta = ModelMeta.from_json(data[start:start + length], source)
+    engine = memoryview(data)[start + length:]
+    if not len(engine):
+        raise RtstyleError(f"truncated rtstyle TensorRT engine (no engine after the header): {source}")
+    return meta, engine

@@ -1,0 +1,1 @@
+"""Export side of rtstyle (installed as `rtstyle_export`): ONNX and TensorRT, each checked after export."""

@@ -1,0 +1,222 @@
+"""ONNX export of every family, read back by a plain onnxruntime session; TensorRT pieces up to the TensorRT calls."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from rtstyle.errors import RtstyleError
+from rtstyle.formats import FORMATS, format_of
+from rtstyle.io.images import read_image
+from rtstyle.meta import ModelMeta, pack_engine, unpack_engine
+from rtstyle.models import create_model
+from rtstyle.models.checkpoint import save_checkpoint
+from rtstyle.models.norms import ConditionalInstanceNorm, InstanceNorm, PredictedInstanceNorm
+from rtstyle.processing import batch_to_frames, frames_to_batch, resize
+from rtstyle_export.onnx import export_onnx
+from rtstyle_export.tensorrt import PRESETS, fp32_node_names, make_profile, parse_sizes
+
+
+def make_checkpoint(path, family: str, variant: str = "tiny"):
+    """A small model whose norms are not at their identity start, so every style looks different."""
+    torch.manual_seed(0)
+    model = create_model(family, variant, num_styles=3, style_dim=8)
+    for module in model.modules():
+        if isinstance(module, (ConditionalInstanceNorm, InstanceNorm)):
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(module, PredictedInstanceNorm):
+            module.to_gamma.weight.data.normal_(0, 0.1)
+            module.to_beta.weight.data.normal_(0, 0.1)
+    names = {"feedforward": ["starry_night"], "cin": ["a", "b", "c"], "arbitrary": []}[family]
+    dim = {"feedforward": 0, "cin": 3, "arbitrary": 8}[family]
+    meta = ModelMeta(family, variant, style_names=names, style_dim=dim, training={"steps": 0})
+    save_checkpoint(path, model, meta)
+    return model.eval(), meta
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every family exported once (fp32; fp16 for cin): {family: (model, meta, reports)}."""
+    folder = tmp_path_factory.mktemp("export")
+    out = {}
+    for family in ("feedforward", "cin", "arbitrary"):
+        model, meta = make_checkpoint(folder / f"{family}.pt", family)
+        precisions = ("fp32", "fp16") if family == "cin" else ("fp32",)
+        out[family] = (model, meta, export_onnx(folder / f"{family}.pt", precisions=precisions, log=lambda _: None))
+    return out
+
+
+def plain_session(path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_feedforward_runs_in_plain_onnxruntime_like_pytorch(exported, photo):
+    model, _, reports = exported["feedforward"]
+    frame = resize(read_image(photo), 240, 360)
+    batch = frames_to_batch([frame])
+    got = plain_session(reports[0].path).run(None, {"image": batch})[0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(batch)).numpy()
+    assert np.abs(got - expected).max() < 1e-3
+    assert np.array_equal(batch_to_frames(got)[0].shape, frame.shape)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (181, 243), (480, 640)])
+def test_cin_dynamic_sizes_and_batches(exported, size):
+    model, meta, reports = exported["cin"]
+    session = plain_session(reports[0].path)
+    for batch in (1, 3):
+        images = torch.rand(batch, 3, *size)
+        weights = torch.softmax(torch.randn(batch, 3), dim=1)
+        got = session.run(None, {"image": images.numpy(), "style": weights.numpy()})[0]
+        with torch.no_grad():
+            expected = model(images, weights).numpy()
+        assert got.shape == (batch, 3, *size)
+        assert np.abs(got - expected).max() < 1e-3
+
+
+def test_cin_fp16_variant_is_close_and_typed(exported):
+    model, _, reports = exported["cin"]
+    fp16 = next(r for r in reports if r.precision == "fp16")
+    assert fp16.path.name == "cin.fp16.onnx" and fp16.size_bytes < 0.75 * reports[0].size_bytes
+    session = plain_session(fp16.path)
+    assert session.get_inputs()[0].type == "tensor(float16)"
+    images, weights = torch.rand(1, 3, 96, 128), torch.tensor([[0.0, 1.0, 0.0]])
+    got = session.run(None, {"image": images.half().numpy(), "style": weights.half().numpy()})[0]
+    with torch.no_grad():
+        expected = model(images, weights).numpy()
+    assert np.abs(got.astype(np.float32) - expected).max() < 2e-2
+
+
+def test_arbitrary_exports_encoder_and_stylizer(exported, painting, photo):
+    model, meta, reports = exported["arbitrary"]
+    paths = {r.component: r.path for r in reports}
+    assert set(paths) == {"encoder", "stylizer"}
+    assert paths["encoder"].name == "arbitrary.encoder.onnx"
+    style = frames_to_batch([resize(read_image(painting), 200, 256)])
+    content = frames_to_batch([resize(read_image(photo), 150, 226)])
+    embedding = plain_session(paths["encoder"]).run(None, {"image": style})[0]
+    got = plain_session(paths["stylizer"]).run(None, {"image": content, "style": embedding})[0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(content), model.predictor(torch.from_numpy(style))).numpy()
+    assert embedding.shape == (1, 8)
+    assert np.abs(got - expected).max() < 1e-3
+
+
+def test_metadata_survives_the_round_trip(exported):
+    for family, (_, meta, reports) in exported.items():
+        for report in reports:
+            props = {p.key: p.value for p in onnx.load(str(report.path)).metadata_props}
+            read = ModelMeta.from_json(props["rtstyle"])
+            assert (read.family, read.variant, read.style_names) == (family, "tiny", meta.style_names)
+            assert read.component == report.component and read.precision == report.precision
+            assert read.training == {"steps": 0}
+            session_meta = plain_session(report.path).get_modelmeta().custom_metadata_map["rtstyle"]
+            assert ModelMeta.from_json(session_meta) == read
+
+
+def rtstyle(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtstyle", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def assert_one_line_error(result, *words, code=1):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code and len(lines) == 1, result.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+
+
+def test_bad_model_files_give_one_line_errors(tmp_path, exported, photo):
+    checkpoint = tmp_path / "model.pt"
+    make_checkpoint(checkpoint, "feedforward")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(checkpoint.read_bytes()[:5000])
+    assert_one_line_error(rtstyle("export", truncated, "--format", "onnx"), "not an rtstyle checkpoint", "truncated")
+    not_a_model = tmp_path / "photo.pt"
+    not_a_model.write_bytes(photo.read_bytes())
+    assert_one_line_error(rtstyle("export", not_a_model, "--format", "onnx"), "not an rtstyle checkpoint")
+    assert_one_line_error(rtstyle("export", photo, "--format", "onnx"), "not a model file")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    assert_one_line_error(rtstyle("export", tmp_path / "foreign.pt", "--format", "onnx"), "no rtstyle metadata")
+    broken_onnx = tmp_path / "broken.onnx"
+    broken_onnx.write_bytes(exported["cin"][2][0].path.read_bytes()[:3000])
+    assert_one_line_error(rtstyle("export", broken_onnx, "--format", "tensorrt"), "not an ONNX model")
+    assert_one_line_error(rtstyle("export", checkpoint, "--format", "onnx", "--precision", "fp64"), "invalid choice", code=2)
+
+
+def test_export_command_writes_and_refuses_to_overwrite(tmp_path):
+    checkpoint = tmp_path / "cin.pt"
+    make_checkpoint(checkpoint, "cin")
+    result = rtstyle("export", checkpoint, "--format", "onnx")
+    assert result.returncode == 0, result.stderr
+    assert "max abs error vs PyTorch" in result.stdout and (tmp_path / "cin.onnx").is_file()
+    assert_one_line_error(rtstyle("export", checkpoint, "--format", "onnx"), "exists", "--overwrite")
+
+
+def test_format_table_drives_suffixes_and_backends():
+    assert format_of("a/model.onnx").name == "onnx" and format_of("x.ENGINE").backend == "tensorrt"
+    with pytest.raises(RtstyleError, match="not a model file"):
+        format_of("clip.mp4")
+    assert {f.made_from for f in FORMATS.values()} == {None, "torch", "onnx"}
+
+
+# TensorRT: everything up to the TensorRT calls runs here; the build itself is a gpu test.
+
+def test_sizes_and_profiles():
+    assert parse_sizes("480p,720p,1920x1080") == [PRESETS["480p"], PRESETS["720p"], (1080, 1920)]
+    with pytest.raises(RtstyleError, match="unknown size"):
+        parse_sizes("huge")
+    meta = ModelMeta("cin", "tiny", ["a"], 1)
+    profile = make_profile(parse_sizes("1080p,480p,720p"), 4, meta)
+    assert profile.min == (1, 480, 854) and profile.opt == (1, 720, 1280) and profile.max == (4, 1080, 1920)
+    with pytest.raises(RtstyleError, match="unsupported size"):
+        make_profile([(10000, 10000)], 1, meta)
+
+
+def test_norm_layers_are_found_for_fp32_pinning(exported):
+    model = onnx.load(str(exported["cin"][2][0].path))
+    names = fp32_node_names(model)
+    ops = {n.op_type for n in model.graph.node if n.name in names}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert {"ReduceMean", "Sqrt"} & ops or {"ReduceMean"} <= ops
+    assert not any(n.name in names for n in convs)  # convolutions run in fp16
+    norm_layers = sum(isinstance(m, ConditionalInstanceNorm) for m in exported["cin"][0].modules())
+    assert len(names) >= 4 * norm_layers
+
+
+def test_engine_header_round_trip_and_errors():
+    meta = ModelMeta("cin", "base", ["a", "b"], 2, precision="fp16", profile={"min": [1, 16, 16]})
+    blob = pack_engine(meta, b"\x01engine-bytes")
+    read, engine = unpack_engine(blob)
+    assert read == meta and bytes(engine) == b"\x01engine-bytes"
+    with pytest.raises(RtstyleError, match="no rtstyle header"):
+        unpack_engine(b"plain TensorRT engine")
+    with pytest.raises(RtstyleError, match="truncated"):
+        unpack_engine(blob[:20])
+
+
+def test_fp16_graph_stays_finite_on_bright_and_dark_frames(exported):
+    """fp16 safety: saturated and black frames (the largest and smallest activations) give finite output."""
+    session = plain_session(next(r for r in exported["cin"][2] if r.precision == "fp16").path)
+    for value in (0.0, 1.0):
+        images = np.full((1, 3, 128, 128), value, np.float16)
+        out = session.run(None, {"image": images, "style": np.eye(1, 3, dtype=np.float16)})[0]
+        assert np.isfinite(out).all()
+
+
+@pytest.mark.gpu
+def test_tensorrt_engine_builds_and_matches(tmp_path, exported):
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed (NVIDIA GPU machines only)")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from rtstyle_export.tensorrt import build_engine
+
+    source = next(r for r in exported["cin"][2] if r.precision == "fp16").path
+    report = build_engine(source, tmp_path / "cin.engine", parse_sizes("240p,360p"), "fp16", 2, log=lambda _: None)
+    assert max(report.max_errors.values()) < 2e-2
