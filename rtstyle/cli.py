@@ -40,6 +40,70 @@ def _lazy(module: str, function: str, needs: str = "") -> Callable[[argparse.Nam
     return handler
 
 
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="FILE", help="model file: .onnx, .engine or .pt (default: the shipped model)")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnxrt", "tensorrt", "torch"],
+                   help="inference backend (default auto: from the model file; TensorRT > ONNX Runtime CUDA > CPU)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or tensorrt (ONNX Runtime's TensorRT "
+                                                    "provider) (default auto)")
+
+
+def _style_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", help="a style by name or index, a mix like starry_night=0.7,the_scream=0.3, or for "
+                                   "arbitrary-style models a painting (file or folder)")
+    p.add_argument("--strength", type=float, default=1.0, help="0 (the original) to 1 (full style) (default 1)")
+    p.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="stylize a camera, video file or stream live",
+                       description="Stylize frames from --source and send them to a window (live sources), a file "
+                                   "(--output), a stream (--stream), a local web page (--serve) or a virtual camera.")
+    p.add_argument("--source", required=True, help="camera index (0), video file, image or folder, or stream URL "
+                                                   "(rtsp://, http://, udp://…)")
+    _model_options(p)
+    _style_options(p)
+    p.add_argument("-o", "--output", help="video file to write (frame rate, codec and audio kept from the source), "
+                                          "or a folder for image sources")
+    p.add_argument("--stream", metavar="URL", help="also send to rtmp://, udp://, tcp:// or srt://")
+    p.add_argument("--serve", type=int, metavar="PORT", help="serve an MJPEG page on this port (OBS browser source)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--token", help="require ?token=TOKEN from web clients")
+    p.add_argument("--virtual-camera", action="store_true", help="also send to a virtual webcam (pyvirtualcam)")
+    p.add_argument("--no-window", action="store_true", help="no preview window")
+    p.add_argument("--side-by-side", action="store_true", help="show original | stylized")
+    p.add_argument("--infer-size", type=int, metavar="PX", help="run the network with the long side at most PX "
+                                                                 "(output keeps the source size)")
+    p.add_argument("--realtime", action="store_true", help="play a video file as a live source (at its own pace, "
+                                                            "dropping frames the model cannot keep up with)")
+    p.add_argument("--batch", type=int, default=1, help="frames per inference for files (default 1)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(handler=_lazy("rtstyle.commands", "run_command"))
+
+
+def _add_stylize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stylize", help="stylize images", description="Stylize still images.")
+    p.add_argument("images", nargs="+", help="image files")
+    _model_options(p)
+    _style_options(p)
+    p.add_argument("-o", "--output", help="output image (one input) or folder (default: beside each input)")
+    p.add_argument("--size", type=int, metavar="PX", help="run the network with the long side at most PX")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_lazy("rtstyle.commands", "stylize_command"))
+
+
+def _add_styles(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("styles", help="list a model's styles and draw a style sheet",
+                       description="List the styles of a model; with --sheet, draw a photo in every style.")
+    _model_options(p)
+    p.add_argument("--style", help="arbitrary-style models: the paintings to show (file or folder)")
+    p.add_argument("--sheet", metavar="PNG", help="write a style sheet image")
+    p.add_argument("--photo", help="photo for the sheet (default: the bundled sample)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_lazy("rtstyle.commands", "styles_command"))
+
+
 def _add_gatys(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gatys", help="offline, highest-quality stylization by optimisation (Gatys et al.)",
                        description="Optimise an image so its VGG-16 features match CONTENT's content and STYLE's "
@@ -149,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rtstyle", description="Real-time neural style transfer for video.")
     parser.add_argument("--version", action="version", version=f"rtstyle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    _add_run(sub)
+    _add_stylize(sub)
+    _add_styles(sub)
     _add_gatys(sub)
     _add_train(sub)
     _add_export(sub)

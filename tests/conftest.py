@@ -10,10 +10,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RTSTYLE_SHARED", REPO.parent / "shared"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
 @pytest.fixture(scope="session")
 def shared() -> Path:
     if not (SHARED / "photos").is_dir():
@@ -36,3 +32,23 @@ def vgg():
     from rtstyle_train.vgg import load_vgg16
 
     return load_vgg16("relu4_3")
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Every family exported once to ONNX (cin also as fp16): {family: (model, meta, [ExportReport])}."""
+    from helpers import make_checkpoint
+    from rtstyle_export.onnx import export_onnx
+
+    folder = tmp_path_factory.mktemp("models")
+    out = {}
+    for family in ("feedforward", "cin", "arbitrary"):
+        model, meta = make_checkpoint(folder / f"{family}.pt", family)
+        precisions = ("fp32", "fp16") if family == "cin" else ("fp32",)
+        out[family] = (model, meta, export_onnx(folder / f"{family}.pt", precisions=precisions, log=lambda _: None))
+    return out
+
+
+@pytest.fixture(scope="session")
+def cin_onnx(exported) -> Path:
+    return exported["cin"][2][0].path

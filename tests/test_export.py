@@ -1,9 +1,6 @@
 """ONNX export of every family, read back by a plain onnxruntime session; TensorRT pieces up to the TensorRT calls."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -14,42 +11,12 @@ from rtstyle.errors import RtstyleError
 from rtstyle.formats import FORMATS, format_of
 from rtstyle.io.images import read_image
 from rtstyle.meta import ModelMeta, pack_engine, unpack_engine
-from rtstyle.models import create_model
-from rtstyle.models.checkpoint import save_checkpoint
-from rtstyle.models.norms import ConditionalInstanceNorm, InstanceNorm, PredictedInstanceNorm
+from rtstyle.models.norms import ConditionalInstanceNorm
 from rtstyle.processing import batch_to_frames, frames_to_batch, resize
 from rtstyle_export.onnx import export_onnx
 from rtstyle_export.tensorrt import PRESETS, fp32_node_names, make_profile, parse_sizes
 
-
-def make_checkpoint(path, family: str, variant: str = "tiny"):
-    """A small model whose norms are not at their identity start, so every style looks different."""
-    torch.manual_seed(0)
-    model = create_model(family, variant, num_styles=3, style_dim=8)
-    for module in model.modules():
-        if isinstance(module, (ConditionalInstanceNorm, InstanceNorm)):
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.5, 0.5)
-        if isinstance(module, PredictedInstanceNorm):
-            module.to_gamma.weight.data.normal_(0, 0.1)
-            module.to_beta.weight.data.normal_(0, 0.1)
-    names = {"feedforward": ["starry_night"], "cin": ["a", "b", "c"], "arbitrary": []}[family]
-    dim = {"feedforward": 0, "cin": 3, "arbitrary": 8}[family]
-    meta = ModelMeta(family, variant, style_names=names, style_dim=dim, training={"steps": 0})
-    save_checkpoint(path, model, meta)
-    return model.eval(), meta
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """Every family exported once (fp32; fp16 for cin): {family: (model, meta, reports)}."""
-    folder = tmp_path_factory.mktemp("export")
-    out = {}
-    for family in ("feedforward", "cin", "arbitrary"):
-        model, meta = make_checkpoint(folder / f"{family}.pt", family)
-        precisions = ("fp32", "fp16") if family == "cin" else ("fp32",)
-        out[family] = (model, meta, export_onnx(folder / f"{family}.pt", precisions=precisions, log=lambda _: None))
-    return out
+from helpers import assert_one_line_error, make_checkpoint, rtstyle
 
 
 def plain_session(path) -> ort.InferenceSession:
@@ -119,17 +86,6 @@ def test_metadata_survives_the_round_trip(exported):
             assert read.training == {"steps": 0}
             session_meta = plain_session(report.path).get_modelmeta().custom_metadata_map["rtstyle"]
             assert ModelMeta.from_json(session_meta) == read
-
-
-def rtstyle(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtstyle", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-
-
-def assert_one_line_error(result, *words, code=1):
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == code and len(lines) == 1, result.stderr
-    assert all(word in lines[0] for word in words), lines[0]
 
 
 def test_bad_model_files_give_one_line_errors(tmp_path, exported, photo):

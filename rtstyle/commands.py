@@ -1,0 +1,232 @@
+"""The runtime's CLI commands: `rtstyle run`, `rtstyle stylize`, `rtstyle styles`. Options are declared in cli.py."""
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import importlib.util
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rtstyle.backends import backend_class, load_backend
+from rtstyle.errors import RtstyleError
+from rtstyle.formats import FORMATS, format_of
+from rtstyle.frames import Frame
+from rtstyle.io.files import check_output_path
+from rtstyle.io.images import IMAGE_SUFFIXES, read_image, write_image
+from rtstyle.io.sources import ImageSource, open_source
+from rtstyle.io.sinks import draw_lines
+from rtstyle.pipeline import Pipeline
+from rtstyle.processing import fit_within, resize
+from rtstyle.stylizer import Stylizer
+
+ASSETS = importlib.resources.files("rtstyle") / "assets"
+DEFAULT_MODEL = "cin-tiny.onnx"  # shipped in rtstyle/assets/models/
+HOTKEYS = "keys: n/p next/previous style, +/- strength, c colours, s side by side, i stats, space pause, q quit"
+
+
+def default_model() -> Path:
+    path = Path(str(ASSETS / "models" / DEFAULT_MODEL))
+    if not path.is_file():
+        raise RtstyleError("no model given and no default model installed: pass --model MODEL")
+    return path
+
+
+def open_model(model: str | None, backend: str = "auto", device: str = "auto", infer_size: int | None = None
+               ) -> Stylizer:
+    """Load MODEL (or the shipped default) on the chosen backend; auto prefers a TensorRT engine beside an ONNX file
+    when TensorRT is installed, and ONNX Runtime's fastest provider otherwise."""
+    path = Path(model) if model else default_model()
+    if not path.exists():
+        raise RtstyleError(f"model file not found: {path}")
+    if backend == "auto":
+        engine = path.with_suffix(".engine")
+        if path.suffix == ".onnx" and engine.is_file() and importlib.util.find_spec("tensorrt"):
+            path = engine
+        instance = load_backend(path, device)
+    else:
+        fmt = format_of(path)
+        if FORMATS[fmt.name].backend != backend:
+            raise RtstyleError(f"the {backend} backend cannot run {path.name}: it takes {_suffix_of(backend)} files")
+        instance = backend_class(backend)(path, device=device)
+    instance.load()
+    return Stylizer(instance, infer_size, path)
+
+
+def _suffix_of(backend: str) -> str:
+    return next(f.suffix for f in FORMATS.values() if f.backend == backend)
+
+
+@dataclass
+class View:
+    """How stylized frames are shown; the window's keys change it."""
+
+    side_by_side: bool = False
+    show_stats: bool = True
+
+
+def compose(frame: Frame, view: View) -> Frame:
+    if not view.side_by_side or frame.original is None:
+        return frame
+    return Frame(np.hstack([frame.original, frame.image]), frame.index, frame.pts, frame.captured, None, frame.name)
+
+
+def key_handler(stylizer: Stylizer, view: View, pipeline_ref: list[Pipeline]):
+    def on_key(key: int) -> bool:
+        pipeline = pipeline_ref[0]
+        if key in (ord("q"), 27):
+            return True
+        if key == ord("n"):
+            stylizer.cycle(1)
+        elif key == ord("p"):
+            stylizer.cycle(-1)
+        elif key in (ord("+"), ord("=")):
+            stylizer.set_strength(stylizer.strength + 0.1)
+        elif key == ord("-"):
+            stylizer.set_strength(stylizer.strength - 0.1)
+        elif key == ord("c"):
+            stylizer.preserve_colors = not stylizer.preserve_colors
+        elif key == ord("s"):
+            view.side_by_side = not view.side_by_side
+        elif key == ord("i"):
+            view.show_stats = not view.show_stats
+        elif key == ord(" "):
+            pipeline.paused.clear() if pipeline.paused.is_set() else pipeline.paused.set()
+        return False
+    return on_key
+
+
+def run_command(args: argparse.Namespace) -> None:
+    from rtstyle.io.mjpeg import MjpegServer
+    from rtstyle.io.sinks import ImageFolderSink, VirtualCameraSink, WindowClosed, WindowSink  # noqa: F811
+
+    stylizer = open_model(args.model, args.backend, args.device, args.infer_size)
+    stylizer.set_style(args.style)
+    stylizer.set_strength(args.strength)
+    stylizer.preserve_colors = args.preserve_colors
+    view = View(side_by_side=args.side_by_side)
+    source = open_source(args.source, realtime=args.realtime)
+    sinks: list = []
+    output = None
+    if args.output:
+        inputs = [args.source] if Path(args.source).exists() else []
+        if isinstance(source, ImageSource):
+            output = Path(args.output)
+            sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
+        else:
+            from rtstyle.io.video import VideoFileSink, choose_codec
+
+            output = check_output_path(args.output, inputs=inputs, overwrite=args.overwrite)
+            choose_codec(output.suffix, None)  # an unsupported container fails now, not after the first frame
+    source.start()
+    try:
+        if output is not None and not isinstance(source, ImageSource):
+            sinks.append(VideoFileSink(output, source.info))
+        if args.stream:
+            from rtstyle.io.video import StreamSink
+
+            sinks.append(StreamSink(args.stream, source.info.fps))
+        server = None
+        if args.serve is not None:
+            server = MjpegServer(args.serve, args.host, token=args.token).start()
+            sinks.append(server)
+            print(f"serving on {server.url} (OBS: add a Browser source with this address)")
+        if args.virtual_camera:
+            sinks.append(VirtualCameraSink(source.info.fps or 30.0))
+        pipeline_ref: list[Pipeline] = []
+
+        def status() -> list[str]:
+            if not view.show_stats:
+                return []
+            stats = pipeline_ref[0].stats
+            colours = "  colours kept" if stylizer.preserve_colors else ""
+            return [f"{stylizer.style.label}  strength {stylizer.strength:.1f}{colours}",
+                    f"{stats.fps:.1f} fps  infer {stats.stage_ms('infer'):.0f} ms  latency "
+                    f"{stats.latency_ms():.0f} ms  dropped {stats.dropped}"]
+
+        window = None
+        if not args.no_window and (source.live or not sinks):
+            window = WindowSink(on_key=key_handler(stylizer, view, pipeline_ref), status=status)
+            sinks.insert(0, window)
+            print(HOTKEYS)
+        pipeline = Pipeline(source, stylizer, sinks, batch_size=args.batch, compose=lambda frame, _: compose(frame, view),
+                            max_frames=args.max_frames, progress=not source.live and window is None)
+        pipeline_ref.append(pipeline)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        interrupted = False
+        try:
+            stats = pipeline.run()
+        except (KeyboardInterrupt, WindowClosed):
+            interrupted, stats = True, pipeline.stats
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        source.stop()
+    backend = stylizer.backend
+    provider = f" ({', '.join(backend.providers)})" if getattr(backend, "providers", None) else ""
+    print(("stopped: " if interrupted else "") + f"{stats.summary()}; backend {backend.name}{provider}")
+    if output is not None:
+        print(f"wrote {output} ({stats.frames_out} frames)")
+
+
+def _raise_interrupt(signum, frame) -> None:  # SIGTERM finalises the output exactly like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def stylize_command(args: argparse.Namespace) -> None:
+    stylizer = open_model(args.model, args.backend, args.device, args.size)
+    stylizer.set_style(args.style)
+    stylizer.set_strength(args.strength)
+    stylizer.preserve_colors = args.preserve_colors
+    inputs = [Path(p) for p in args.images]
+    if len(inputs) > 1 and args.output and Path(args.output).suffix:
+        raise RtstyleError("several images need -o to be a folder")
+    for path in inputs:
+        image = read_image(path)
+        out = Path(args.output) if args.output else path.with_name(f"{path.stem}_{_slug(stylizer.style.label)}.png")
+        if args.output and (out.is_dir() or not out.suffix):
+            out.mkdir(parents=True, exist_ok=True)
+            out = out / f"{path.stem}_{_slug(stylizer.style.label)}.png"
+        check_output_path(out, inputs=inputs, overwrite=args.overwrite)
+        write_image(out, stylizer([image])[0])
+        print(f"wrote {out}")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)[:40]
+
+
+def styles_command(args: argparse.Namespace) -> None:
+    stylizer = open_model(args.model, args.backend, args.device)
+    meta = stylizer.meta
+    if args.style:
+        stylizer.set_style(args.style)
+    print(f"{stylizer.backend.path.name}: {meta.family} {meta.variant}, {meta.precision}")
+    if meta.family == "arbitrary" and not stylizer.styles:
+        print("any painting: pass --style PAINTING_OR_FOLDER to run it (and to draw a sheet)")
+        return
+    for index, style in enumerate(stylizer.styles):
+        print(f"  {index:2d}  {style.label}")
+    if args.sheet:
+        sheet_path = check_output_path(args.sheet, overwrite=args.overwrite)
+        write_image(sheet_path, style_sheet(stylizer, read_image(Path(args.photo) if args.photo else
+                                                                 Path(str(ASSETS / "sample.jpg")))))
+        print(f"wrote {sheet_path}")
+
+
+def style_sheet(stylizer: Stylizer, photo: np.ndarray, columns: int = 4, side: int = 320) -> np.ndarray:
+    """The photo in every style of the model, labelled, in a grid (the first cell is the photo itself)."""
+    photo = resize(photo, *fit_within(*photo.shape[:2], side))
+    cells = [("photo", photo)]
+    for index in range(len(stylizer.styles)):
+        stylizer.current = index
+        cells.append((stylizer.style.label, stylizer([photo])[0]))
+    rows = []
+    for start in range(0, len(cells), columns):
+        row = [draw_lines(image, [label]) for label, image in cells[start:start + columns]]
+        row += [np.zeros_like(photo)] * (columns - len(row))
+        rows.append(np.hstack(row))
+    return np.vstack(rows)

@@ -1,0 +1,118 @@
+"""Where stylized frames go, besides files and streams (rtstyle.io.video) and HTTP (rtstyle.io.mjpeg): an OpenCV
+window with hotkeys, a virtual camera, and image files. Every sink has `write(frame)`, sets itself up from the first
+frame, and `close()`s by finalising its output."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from rtstyle.errors import RtstyleError
+from rtstyle.frames import Frame
+from rtstyle.io.images import write_image
+
+
+def draw_lines(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    """A copy of the image with white, black-outlined text lines at the top left."""
+    image = image.copy()
+    for row, text in enumerate(lines):
+        y = 22 + 22 * row
+        cv2.putText(image, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(image, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
+class WindowClosed(Exception):
+    """The user closed the window or pressed quit."""
+
+
+class WindowSink:
+    """An OpenCV window. Keys go to `on_key(key) -> bool` (True: quit); closing the window stops the pipeline;
+    `status()` gives text lines drawn over the picture (none: nothing drawn). OpenCV's GUI must run on the main
+    thread, so the pipeline writes to it from there."""
+
+    def __init__(self, title: str = "rtstyle", on_key: Callable[[int], bool] | None = None,
+                 status: Callable[[], list[str]] | None = None):
+        self.title, self.on_key, self.status = title, on_key, status
+        self._open = False
+
+    def write(self, frame: Frame) -> None:
+        if not self._open:
+            if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+                raise RtstyleError("no display for a window: use --output, --serve or --virtual-camera (or --no-window)")
+            try:
+                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+                cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
+            except cv2.error:
+                raise RtstyleError("this OpenCV has no window support: pip install opencv-python "
+                                   "(not opencv-python-headless)") from None
+            self._open = True
+        lines = self.status() if self.status else []
+        cv2.imshow(self.title, draw_lines(frame.image, lines) if lines else frame.image)
+        self.poll()
+
+    def poll(self, wait_ms: int = 1) -> None:
+        """Handle keys and a closed window; also called while paused."""
+        key = cv2.waitKey(wait_ms)
+        if key != -1 and self.on_key and self.on_key(key & 0xFF):
+            raise WindowClosed
+        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            raise WindowClosed
+
+    def close(self) -> None:
+        if self._open:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+            self._open = False
+
+
+class VirtualCameraSink:
+    """A virtual webcam other programs can pick (OBS, video calls), via pyvirtualcam (v4l2loopback on Linux, OBS's
+    virtual camera on Windows and macOS)."""
+
+    def __init__(self, fps: float = 30.0, device: str | None = None):
+        self.fps, self.device = fps, device
+        self._camera = None
+
+    def write(self, frame: Frame) -> None:
+        if self._camera is None:
+            try:
+                import pyvirtualcam
+            except ImportError:
+                raise RtstyleError("a virtual camera needs pyvirtualcam: pip install 'rtstyle[vcam]'") from None
+            height, width = frame.image.shape[:2]
+            try:
+                self._camera = pyvirtualcam.Camera(width, height, self.fps, fmt=pyvirtualcam.PixelFormat.BGR,
+                                                   device=self.device)
+            except Exception as exc:
+                raise RtstyleError(f"no virtual camera available ({str(exc).splitlines()[0]}); on Linux load "
+                                   "v4l2loopback (sudo modprobe v4l2loopback), elsewhere install OBS") from None
+        self._camera.send(frame.image)
+
+    def close(self) -> None:
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
+
+
+class ImageFolderSink:
+    """One image file per frame, named after the input file (image sources) or numbered, in `folder`."""
+
+    def __init__(self, folder: str | Path, suffix: str = ".png", overwrite: bool = False):
+        self.folder, self.suffix, self.overwrite = Path(folder), suffix, overwrite
+        self.written: list[Path] = []
+
+    def write(self, frame: Frame) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = Path(frame.name).stem if frame.name else f"frame_{frame.index:06d}"
+        path = self.folder / f"{name}{self.suffix}"
+        if path.exists() and not self.overwrite:
+            raise RtstyleError(f"output exists: {path} (use --overwrite to replace it)")
+        self.written.append(write_image(path, frame.image))
+
+    def close(self) -> None:
+        pass

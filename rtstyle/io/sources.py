@@ -1,0 +1,142 @@
+"""Where frames come from: a camera, a video file, a network stream, an image or a folder of images.
+
+Every source has `start()`, `read() -> Frame | None` (None: the end) and `stop()`, and says whether it is `live`:
+the pipeline keeps only the newest frame of a live source (never behind real time) and every frame of the others.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+from rtstyle.errors import RtstyleError
+from rtstyle.frames import Frame, SourceInfo
+from rtstyle.io.images import IMAGE_SUFFIXES, read_image
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif"}
+
+
+class Source:
+    """`read()` and `stop()` may be called from different threads: a read in progress finishes before `stop()`
+    releases the device or file (closing a decoder mid-frame crashes it), and every read after `stop()` gives None.
+    Subclasses implement `_read()` and `_release()`; waits inside `_read()` use `self._stopped`."""
+
+    live = False
+    info: SourceInfo
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def start(self) -> "Source":
+        return self
+
+    def read(self) -> Frame | None:
+        with self._lock:
+            return None if self._stopped.is_set() else self._read()
+
+    def stop(self) -> None:
+        self._stopped.set()  # first, so a waiting read wakes up and lets go of the lock
+        with self._lock:
+            self._release()
+
+    def _read(self) -> Frame | None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        pass
+
+    def __enter__(self) -> "Source":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class CameraSource(Source):
+    """A local camera by index (OpenCV)."""
+
+    live = True
+
+    def __init__(self, index: int, width: int | None = None, height: int | None = None):
+        super().__init__()
+        self.index, self.size = index, (width, height)
+        self._capture = None
+        self._count = 0
+
+    def start(self) -> "CameraSource":
+        capture = cv2.VideoCapture(self.index)
+        if not capture.isOpened():
+            raise RtstyleError(f"camera {self.index} not found or busy")
+        if self.size[0]:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        ok, image = capture.read()
+        if not ok:
+            capture.release()
+            raise RtstyleError(f"camera {self.index} opened but gives no frames")
+        self._capture, self._first = capture, image
+        fps = capture.get(cv2.CAP_PROP_FPS) or None
+        self.info = SourceInfo(image.shape[1], image.shape[0], fps)
+        return self
+
+    def _read(self) -> Frame | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+        else:
+            ok, image = self._capture.read()
+            if not ok:
+                return None
+        frame = Frame(image, self._count, None, time.perf_counter())
+        self._count += 1
+        return frame
+
+    def _release(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class ImageSource(Source):
+    """One image, or every image in a folder (sorted); each frame keeps its file name."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        path = Path(path)
+        if path.is_dir():
+            self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise RtstyleError(f"no images in {path}")
+        else:
+            self.files = [path]
+        self._next = 0
+        first = read_image(self.files[0])
+        self.info = SourceInfo(first.shape[1], first.shape[0], None, len(self.files))
+
+    def _read(self) -> Frame | None:
+        if self._next >= len(self.files):
+            return None
+        path = self.files[self._next]
+        frame = Frame(read_image(path), self._next, None, time.perf_counter(), name=path.name)
+        self._next += 1
+        return frame
+
+
+def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime: bool = False) -> Source:
+    """A camera index ("0"), a stream URL, a video file (played as live with `realtime`), an image or a folder of
+    images."""
+    from rtstyle.io.video import StreamSource, VideoFileSource
+
+    if spec.isdigit():
+        return CameraSource(int(spec), *(camera_size or (None, None)))
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return StreamSource(spec)
+    path = Path(spec)
+    if not path.exists():
+        raise RtstyleError(f"source not found: {spec} (give a camera index, a file, a folder or a stream URL)")
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path)
+    return VideoFileSource(path, realtime=realtime)

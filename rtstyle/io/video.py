@@ -1,0 +1,346 @@
+"""Video files and network streams through PyAV (FFmpeg): decoding with timestamps, encoding with the input's codec
+and frame rate, the input's audio track copied into the output, and streams that reconnect.
+
+PyAV is imported when a video is opened; without it only cameras, images, windows and the HTTP server work.
+"""
+from __future__ import annotations
+
+import heapq
+import os
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from rtstyle.errors import RtstyleError
+from rtstyle.frames import Frame, SourceInfo
+from rtstyle.io.sources import Source
+from rtstyle.processing import resize
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise RtstyleError("video files and streams need PyAV: pip install 'rtstyle[video]'") from None
+    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter; our errors say what went wrong
+    return av
+
+
+class VideoFileSource(Source):
+    """Every frame of a video file, in order, with its timestamp. Frames that change size mid-stream are scaled to
+    the first frame's size so downstream sizes never change. With `realtime`, the file plays as a live source: frames
+    are released at their timestamps and the pipeline drops what it cannot keep up with (rehearse a live setup)."""
+
+    def __init__(self, path: str | Path, realtime: bool = False):
+        super().__init__()
+        av = _av()
+        self.path = Path(path)
+        self.live = realtime
+        try:
+            with av.open(str(self.path)) as probe:
+                if not probe.streams.video:
+                    raise RtstyleError(f"no video stream in {self.path}")
+                stream = probe.streams.video[0]
+                fps = float(stream.average_rate or stream.guessed_rate or 0) or None
+                count = stream.frames or (round(float(probe.duration) / 1e6 * fps) if probe.duration and fps else None)
+                self.info = SourceInfo(stream.width, stream.height, fps, count, stream.codec_context.name,
+                                       str(self.path), bool(probe.streams.audio))
+        except RtstyleError:
+            raise
+        except Exception:
+            raise RtstyleError(f"not a readable video: {self.path}") from None
+        if not self.info.width or not self.info.height:
+            raise RtstyleError(f"not a readable video (no picture size): {self.path}")
+        self._container = None
+        self.resized = 0  # frames scaled back to the first frame's size
+
+    def start(self) -> "VideoFileSource":
+        av = _av()
+        self._container = av.open(str(self.path))
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._decoded = self._container.decode(stream)
+        self._index = 0
+        self._clock: float | None = None
+        return self
+
+    def _read(self) -> Frame | None:
+        try:
+            decoded = next(self._decoded)
+        except StopIteration:
+            return None
+        except Exception:  # damaged data: what decoded so far is kept, the rest ends the stream
+            if self._index == 0:
+                raise RtstyleError(f"not a readable video (no frame decodes): {self.path}") from None
+            return None
+        image = decoded.to_ndarray(format="bgr24")
+        if image.shape[:2] != (self.info.height, self.info.width):
+            image = resize(image, self.info.height, self.info.width)
+            self.resized += 1
+        if self.live and decoded.time is not None:  # wait for the frame's moment on the wall clock
+            if self._clock is None:
+                self._clock = time.perf_counter() - decoded.time
+            if self._stopped.wait(max(0.0, self._clock + decoded.time - time.perf_counter())):
+                return None
+        frame = Frame(image, self._index, decoded.time, time.perf_counter())
+        self._index += 1
+        return frame
+
+    def _release(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class StreamSource(Source):
+    """A network stream (rtsp, rtmp, http, udp, srt…). When it drops, it is reopened with exponential backoff
+    (0.5 s doubling to 8 s) until `stop()`; `reconnects` counts the reopenings."""
+
+    live = True
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        super().__init__()
+        self.url, self.timeout = url, timeout
+        self.reconnects = 0
+        self._container = None
+        self._index = 0
+
+    def _open(self):
+        av = _av()
+        options = {"timeout": str(int(self.timeout * 1e6))}
+        if self.url.startswith("rtsp"):
+            options["rtsp_transport"] = "tcp"
+        container = av.open(self.url, options=options, timeout=self.timeout)
+        if not container.streams.video:
+            container.close()
+            raise RtstyleError(f"no video in stream {self.url}")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return container, container.decode(stream)
+
+    def start(self) -> "StreamSource":
+        try:
+            self._container, self._decoded = self._open()
+        except RtstyleError:
+            raise
+        except Exception as exc:
+            raise RtstyleError(f"cannot open stream {self.url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        first = self._next_image()
+        if first is None:
+            raise RtstyleError(f"stream {self.url} opened but gives no frames")
+        self._first = first
+        self.info = SourceInfo(first.shape[1], first.shape[0], None, None, None, None, False)
+        return self
+
+    def _next_image(self) -> np.ndarray | None:
+        try:
+            return next(self._decoded).to_ndarray(format="bgr24")
+        except Exception:  # StopIteration or a network error: the stream dropped
+            return None
+
+    def _read(self) -> Frame | None:
+        image, self._first = (self._first, None) if self._first is not None else (self._next_image(), None)
+        delay = 0.5
+        while image is None:
+            if self._container is not None:
+                self._container.close()
+                self._container = None
+            if self._stopped.wait(delay):
+                return None
+            delay = min(delay * 2, 8.0)
+            try:
+                self._container, self._decoded = self._open()
+                self.reconnects += 1
+                image = self._next_image()
+            except Exception:
+                continue
+        if image.shape[:2] != (self.info.height, self.info.width):
+            image = resize(image, self.info.height, self.info.width)
+        frame = Frame(image, self._index, None, time.perf_counter())
+        self._index += 1
+        return frame
+
+    def _release(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+# --- output -----------------------------------------------------------------------------------------------------
+
+CONTAINER_CODECS = {  # encoders a container takes, best first; the input's codec is kept when it is listed
+    ".mp4": ("h264", "hevc", "mpeg4"), ".m4v": ("h264", "hevc", "mpeg4"), ".mov": ("h264", "hevc", "mpeg4", "mjpeg"),
+    ".mkv": ("h264", "hevc", "vp9", "vp8", "mpeg4", "mjpeg"), ".webm": ("vp9", "vp8"),
+    ".avi": ("mpeg4", "mjpeg", "h264", "msmpeg4"), ".ts": ("h264", "hevc", "mpeg2video"),
+}
+ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "vp8": "libvpx"}
+
+
+def choose_codec(suffix: str, input_codec: str | None) -> str:
+    choices = CONTAINER_CODECS.get(suffix.lower())
+    if choices is None:
+        raise RtstyleError(f"unsupported video format {suffix or '(none)'}: use {', '.join(CONTAINER_CODECS)}")
+    return input_codec if input_codec in choices else choices[0]
+
+
+class VideoEncoder:
+    """Frames → an encoded video stream in a PyAV container (shared by the file and stream sinks)."""
+
+    def __init__(self, container, codec: str, width: int, height: int, fps: float, realtime: bool = False):
+        av = _av()
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.stream = container.add_stream(ENCODERS.get(codec, codec), rate=self.rate)
+        self.stream.width, self.stream.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
+        self.stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if self.stream.codec_context.name == "libx264":
+            self.stream.options = ({"preset": "ultrafast", "tune": "zerolatency"} if realtime
+                                   else {"preset": "veryfast", "crf": "18"})
+        elif codec in ("mpeg4", "msmpeg4", "mjpeg", "mpeg2video"):
+            self.stream.codec_context.qscale = 3  # near-transparent for the old codecs
+            self.stream.codec_context.flags |= "QSCALE"
+        self.container, self._av = container, av
+        self.time_base = Fraction(1, 1) / self.rate
+        self.stream.codec_context.time_base = self.time_base
+        self.last_pts = -1
+
+    def encode(self, image: np.ndarray, pts_seconds: float | None, index: int) -> None:
+        frame = self._av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="bgr24")
+        pts = round(pts_seconds / self.time_base) if pts_seconds is not None else index
+        frame.pts = max(pts, self.last_pts + 1)  # strictly increasing, whatever the source said
+        self.last_pts = frame.pts
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def flush(self) -> None:
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+
+
+class VideoFileSink:
+    """A video file with the input's frame rate and (where the container takes it) codec, and the input's audio.
+
+    Video goes to a temporary file beside the target; `close()` finishes it, copies the input's audio up to the last
+    frame written (remuxed, or re-encoded to AAC where the container cannot take the original), and renames the
+    result into place. Ctrl-C therefore still leaves a playable file with every frame processed so far."""
+
+    def __init__(self, path: str | Path, like: SourceInfo | None = None, fps: float | None = None):
+        self.path = Path(path)
+        self.like = like or SourceInfo(0, 0)
+        self.fps = fps or self.like.fps or 30.0
+        self.codec = choose_codec(self.path.suffix, self.like.codec)
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self._encoder: VideoEncoder | None = None
+        self.frames = 0
+
+    def write(self, frame: Frame) -> None:
+        if self._encoder is None:
+            av = _av()
+            height, width = frame.image.shape[:2]
+            self._container = av.open(str(self._tmp), "w")
+            self._encoder = VideoEncoder(self._container, self.codec, width, height, self.fps)
+        self._encoder.encode(frame.image, frame.pts, frame.index)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._encoder is None:
+            return
+        encoder, self._encoder = self._encoder, None
+        try:
+            encoder.flush()
+            self._container.close()
+            if self.like.has_audio and self.like.path:
+                final = self._tmp.with_name(self._tmp.name + ".mux" + self.path.suffix)
+                try:
+                    add_audio(self._tmp, self.like.path, final)
+                    os.replace(final, self._tmp)
+                finally:
+                    final.unlink(missing_ok=True)
+            os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
+def add_audio(video_path: Path, audio_source: str, output: Path) -> None:
+    """Mux `video_path`'s video with `audio_source`'s first audio track (cut at the video's end) into `output`,
+    interleaved by time. The audio is copied as is, or re-encoded to AAC if the output container refuses it."""
+    av = _av()
+    with av.open(str(video_path)) as video_in, av.open(audio_source) as audio_in:
+        video_stream = video_in.streams.video[0]
+        audio_stream = audio_in.streams.audio[0]
+        end = float(video_in.duration or 0) / 1e6 or float("inf")
+        try:
+            _mux(av, video_in, video_stream, audio_in, audio_stream, output, end, copy_audio=True)
+        except Exception:
+            video_in.seek(0)
+            audio_in.seek(0)
+            _mux(av, video_in, video_stream, audio_in, audio_stream, output, end, copy_audio=False)
+
+
+def _mux(av, video_in, video_stream, audio_in, audio_stream, output: Path, end: float, copy_audio: bool) -> None:
+    with av.open(str(output), "w") as out:
+        video_out = out.add_stream_from_template(video_stream)
+        if copy_audio:
+            audio_out = out.add_stream_from_template(audio_stream)
+        else:
+            audio_out = out.add_stream("aac", rate=audio_stream.codec_context.sample_rate)
+            audio_out.layout = audio_stream.codec_context.layout
+        def packets(container, stream, target, encode: bool):
+            for packet in container.demux(stream):
+                if packet.dts is None:
+                    continue
+                seconds = float(packet.dts * packet.time_base)
+                if stream.type == "audio" and seconds >= end:
+                    break
+                if encode:
+                    for frame in packet.decode():
+                        frame.pts = None
+                        for encoded in target.encode(frame):
+                            yield float(encoded.dts * encoded.time_base), 1, encoded
+                else:
+                    packet.stream = target
+                    yield seconds, 0 if stream.type == "video" else 1, packet
+            if encode:
+                for encoded in target.encode(None):
+                    yield float((encoded.dts or 0) * encoded.time_base), 1, encoded
+        merged = heapq.merge(packets(video_in, video_stream, video_out, False),
+                             packets(audio_in, audio_stream, audio_out, not copy_audio), key=lambda item: item[:2])
+        for _, _, packet in merged:
+            out.mux(packet)
+
+
+class StreamSink:
+    """Send frames to a network stream: rtmp:// (FLV, e.g. to a streaming server) or udp:// / tcp:// / srt://
+    (MPEG-TS), H.264 tuned for low latency."""
+
+    FORMATS = {"rtmp": "flv", "rtmps": "flv", "udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtsp": "rtsp"}
+
+    def __init__(self, url: str, fps: float | None = None):
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in self.FORMATS:
+            raise RtstyleError(f"unsupported stream output {url}: use rtmp://, udp://, tcp://, srt:// or rtsp://")
+        self.url, self.format, self.fps = url, self.FORMATS[scheme], fps or 30.0
+        self._encoder: VideoEncoder | None = None
+        self._start = None
+
+    def write(self, frame: Frame) -> None:
+        if self._encoder is None:
+            av = _av()
+            try:
+                self._container = av.open(self.url, "w", format=self.format)
+            except Exception as exc:
+                raise RtstyleError(f"cannot open stream output {self.url}: {exc}".splitlines()[0]) from None
+            height, width = frame.image.shape[:2]
+            self._encoder = VideoEncoder(self._container, "h264", width, height, self.fps, realtime=True)
+            self._start = time.perf_counter()
+        # live output: time stamps from the wall clock, so a slow pipeline plays at its true rate
+        self._encoder.encode(frame.image, time.perf_counter() - self._start, frame.index)
+
+    def close(self) -> None:
+        if self._encoder is not None:
+            encoder, self._encoder = self._encoder, None
+            try:
+                encoder.flush()
+            finally:
+                self._container.close()
