@@ -65,6 +65,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _style_options(p)
     p.add_argument("-o", "--output", help="video file to write (frame rate, codec and audio kept from the source), "
                                           "or a folder for image sources")
+    p.add_argument("--preset", default="ultrafast", choices=["ultrafast", "superfast", "veryfast", "faster", "fast",
+                                                              "medium", "slow", "slower", "veryslow"],
+                   help="H.264/H.265 output: encoder speed (default ultrafast: the CPU goes to the network; slower "
+                        "presets give smaller files at fewer fps)")
+    p.add_argument("--crf", type=int, default=20, help="H.264/H.265 output quality, 0 (lossless) to 51 (default 20)")
     p.add_argument("--stream", metavar="URL", help="also send to rtmp://, udp://, tcp:// or srt://")
     p.add_argument("--serve", type=int, metavar="PORT", help="serve an MJPEG page on this port (OBS browser source)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
@@ -76,7 +81,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                                                  "(output keeps the source size)")
     p.add_argument("--realtime", action="store_true", help="play a video file as a live source (at its own pace, "
                                                             "dropping frames the model cannot keep up with)")
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (until stopped)")
     p.add_argument("--batch", type=int, default=1, help="frames per inference for files (default 1)")
+    p.add_argument("--workers", type=int, help="files on the CPU: frames stylized at once, each on one core "
+                                               "(default: one per core, up to 4)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(handler=_lazy("rtstyle.commands", "run_command"))
@@ -102,6 +110,18 @@ def _add_styles(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photo", help="photo for the sheet (default: the bundled sample)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_lazy("rtstyle.commands", "styles_command"))
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="see it work: the shipped model on your webcam or a sample clip",
+                       description="Run the shipped default model on the webcam (when there is one) or on a bundled "
+                                   "sample clip; write a stylized video and a side-by-side sheet.")
+    _model_options(p)
+    p.add_argument("--style", help="style by name or index (default: the model's first)")
+    p.add_argument("--source", help="a video file instead of the webcam or the sample clip")
+    p.add_argument("--seconds", type=float, default=10, help="webcam recording length (default 10)")
+    p.add_argument("--out", default="rtstyle-demo", help="results folder (default rtstyle-demo; never overwritten)")
+    p.set_defaults(handler=_lazy("rtstyle.demo", "demo_command"))
 
 
 def _add_gatys(sub: argparse._SubParsersAction) -> None:
@@ -142,6 +162,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--content", required=True, metavar="DIR", help="folder of photos (e.g. COCO)")
+        q.add_argument("--exclude", nargs="+", default=[], metavar="NAME", help="photo file names to leave out "
+                                                                               "(held out for evaluation)")
         q.add_argument("--out", metavar="DIR", help="run folder (default runs/FAMILY-VARIANT-STYLE)")
         q.add_argument("--variant", default="tiny", help="network variant: tiny (CPU real time) or base (default tiny)")
         q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
@@ -213,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rtstyle", description="Real-time neural style transfer for video.")
     parser.add_argument("--version", action="version", version=f"rtstyle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    _add_demo(sub)
     _add_run(sub)
     _add_stylize(sub)
     _add_styles(sub)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import os
 import importlib.util
 import signal
 from dataclasses import dataclass
@@ -56,6 +57,15 @@ def open_model(model: str | None, backend: str = "auto", device: str = "auto", i
     return Stylizer(instance, infer_size, path)
 
 
+def stylizer_from_args(args: argparse.Namespace, infer_size: int | None = None) -> Stylizer:
+    """The model, style, strength and colour options every command shares."""
+    stylizer = open_model(args.model, args.backend, args.device, infer_size)
+    stylizer.set_style(args.style)
+    stylizer.set_strength(getattr(args, "strength", 1.0))
+    stylizer.preserve_colors = getattr(args, "preserve_colors", False)
+    return stylizer
+
+
 def _suffix_of(backend: str) -> str:
     return next(f.suffix for f in FORMATS.values() if f.backend == backend)
 
@@ -94,21 +104,18 @@ def key_handler(stylizer: Stylizer, view: View, pipeline_ref: list[Pipeline]):
         elif key == ord("i"):
             view.show_stats = not view.show_stats
         elif key == ord(" "):
-            pipeline.paused.clear() if pipeline.paused.is_set() else pipeline.paused.set()
+            pipeline.toggle_pause()
         return False
     return on_key
 
 
 def run_command(args: argparse.Namespace) -> None:
     from rtstyle.io.mjpeg import MjpegServer
-    from rtstyle.io.sinks import ImageFolderSink, VirtualCameraSink, WindowClosed, WindowSink  # noqa: F811
+    from rtstyle.io.sinks import ImageFolderSink, VirtualCameraSink, WindowClosed, WindowSink
 
-    stylizer = open_model(args.model, args.backend, args.device, args.infer_size)
-    stylizer.set_style(args.style)
-    stylizer.set_strength(args.strength)
-    stylizer.preserve_colors = args.preserve_colors
+    stylizer = stylizer_from_args(args, args.infer_size)
     view = View(side_by_side=args.side_by_side)
-    source = open_source(args.source, realtime=args.realtime)
+    source = open_source(args.source, realtime=args.realtime, loop=args.loop)
     sinks: list = []
     output = None
     if args.output:
@@ -124,7 +131,7 @@ def run_command(args: argparse.Namespace) -> None:
     source.start()
     try:
         if output is not None and not isinstance(source, ImageSource):
-            sinks.append(VideoFileSink(output, source.info))
+            sinks.append(VideoFileSink(output, source.info, preset=args.preset, crf=args.crf))
         if args.stream:
             from rtstyle.io.video import StreamSink
 
@@ -143,16 +150,20 @@ def run_command(args: argparse.Namespace) -> None:
                 return []
             stats = pipeline_ref[0].stats
             colours = "  colours kept" if stylizer.preserve_colors else ""
-            return [f"{stylizer.style.label}  strength {stylizer.strength:.1f}{colours}",
-                    f"{stats.fps:.1f} fps  infer {stats.stage_ms('infer'):.0f} ms  latency "
-                    f"{stats.latency_ms():.0f} ms  dropped {stats.dropped}"]
+            lines = [f"{stylizer.style.label}  strength {stylizer.strength:.1f}{colours}",
+                     f"{stats.fps:.1f} fps  infer {stats.stage_ms('infer'):.0f} ms  latency "
+                     f"{stats.latency_ms():.0f} ms  dropped {stats.dropped}"]
+            if getattr(source, "reconnecting", False):
+                lines.append(f"stream lost: reconnecting (reopened {source.reconnects} times so far)")
+            return lines
 
         window = None
         if not args.no_window and (source.live or not sinks):
             window = WindowSink(on_key=key_handler(stylizer, view, pipeline_ref), status=status)
             sinks.insert(0, window)
             print(HOTKEYS)
-        pipeline = Pipeline(source, stylizer, sinks, batch_size=args.batch, compose=lambda frame, _: compose(frame, view),
+        workers = stylizer if source.live else stylizer.replicas(args.workers or min(4, os.cpu_count() or 1))
+        pipeline = Pipeline(source, workers, sinks, batch_size=args.batch, compose=lambda frame, _: compose(frame, view),
                             max_frames=args.max_frames, progress=not source.live and window is None)
         pipeline_ref.append(pipeline)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -177,10 +188,7 @@ def _raise_interrupt(signum, frame) -> None:  # SIGTERM finalises the output exa
 
 
 def stylize_command(args: argparse.Namespace) -> None:
-    stylizer = open_model(args.model, args.backend, args.device, args.size)
-    stylizer.set_style(args.style)
-    stylizer.set_strength(args.strength)
-    stylizer.preserve_colors = args.preserve_colors
+    stylizer = stylizer_from_args(args, args.size)
     inputs = [Path(p) for p in args.images]
     if len(inputs) > 1 and args.output and Path(args.output).suffix:
         raise RtstyleError("several images need -o to be a folder")

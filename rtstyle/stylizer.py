@@ -14,11 +14,12 @@ import cv2
 import numpy as np
 
 from rtstyle.backends.base import Backend
-from rtstyle.errors import RtstyleError
+from rtstyle.errors import DeviceOutOfMemory, RtstyleError
 from rtstyle.io.images import IMAGE_SUFFIXES, read_image
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
 ENCODER_SIDE = 512  # paintings are encoded with their long side at most this
+SMALLEST_FALLBACK = 256  # out of device memory, the inference size halves down to this long side
 
 
 @dataclass
@@ -117,6 +118,22 @@ class Stylizer:
             self.current = (self.current + step) % max(1, len(self.styles))
             return self.style
 
+    def replicas(self, count: int) -> list["Stylizer"]:
+        """`count` stylizers with this one's settings, each on its own one-thread session, for inference workers
+        that stylize different frames of a file at once. Only ONNX Runtime on the CPU gains from it (GPU backends
+        and PyTorch already fill their device); others get [self]."""
+        if count <= 1 or self.backend.name != "onnxrt" or getattr(self.backend, "providers", ["?"])[0] != \
+                "CPUExecutionProvider":
+            return [self]
+        copies = []
+        for _ in range(count):
+            backend = type(self.backend)(self.backend.path, device="cpu", threads=1).load()
+            copy = Stylizer.__new__(Stylizer)
+            copy.__dict__.update(self.__dict__)
+            copy.backend, copy._lock = backend, threading.Lock()
+            copies.append(copy)
+        return copies
+
     def set_strength(self, value: float) -> float:
         self.strength = float(min(1.0, max(0.0, value)))
         return self.strength
@@ -126,9 +143,18 @@ class Stylizer:
         with self._lock:
             cond, strength, colors = self.style.cond, self.strength, self.preserve_colors
         height, width = images[0].shape[:2]
-        size = fit_within(height, width, self.infer_size) if self.infer_size else (height, width)
-        inputs = [resize(image, *size) for image in images]
-        outputs = self.backend.infer(inputs, cond)
+        while True:
+            size = fit_within(height, width, self.infer_size) if self.infer_size else (height, width)
+            try:
+                outputs = self.backend.infer([resize(image, *size) for image in images], cond)
+                break
+            except DeviceOutOfMemory:
+                if max(size) // 2 < SMALLEST_FALLBACK:
+                    raise RtstyleError(f"out of device memory even at {size[1]}x{size[0]}: use a smaller "
+                                       "--infer-size, a smaller variant, or the CPU") from None
+                self.infer_size = max(size) // 2
+                print(f"out of device memory at {size[1]}x{size[0]}: inference size lowered to a long side of "
+                      f"{self.infer_size} (output keeps its size)", flush=True)
         results = []
         for image, out in zip(images, outputs):
             out = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR) if size != (height, width) else out

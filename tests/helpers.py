@@ -33,7 +33,8 @@ def make_checkpoint(path: Path, family: str, variant: str = "tiny"):
             module.to_beta.weight.data.normal_(0, 0.1)
     names = {"feedforward": ["ember"], "cin": STYLE_NAMES, "arbitrary": []}[family]
     dim = {"feedforward": 0, "cin": 3, "arbitrary": 8}[family]
-    meta = ModelMeta(family, variant, style_names=names, style_dim=dim, training={"steps": 0})
+    meta = ModelMeta(family, variant, style_names=names, style_dim=dim, training={"steps": 0},
+                     max_size=model.variant.max_side)
     save_checkpoint(path, model, meta)
     return model.eval(), meta
 

@@ -70,7 +70,8 @@ def test_one_line_errors(cin_onnx, tmp_path, shared, photo):
     assert not out.exists()
 
 
-def test_sigint_during_transcode_leaves_a_playable_file(cin_onnx, shared, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_a_transcode_leaves_a_playable_file(cin_onnx, shared, tmp_path, stop):
     out = tmp_path / "cut.mp4"
     process = subprocess.Popen([sys.executable, "-m", "rtstyle", "run", "--source", shared / "video" / "vtest.avi",
                                 "--model", cin_onnx, "-o", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -79,7 +80,7 @@ def test_sigint_during_transcode_leaves_a_playable_file(cin_onnx, shared, tmp_pa
     while time.time() < deadline and not list(tmp_path.glob(".cut.partial-*")):
         time.sleep(0.2)
     time.sleep(3)  # let it write a while
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "stopped:" in stdout

@@ -19,16 +19,22 @@ from rtstyle.errors import RtstyleError
 from rtstyle.io.images import IMAGE_SUFFIXES, read_image
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
+# Photos of ../shared/photos kept out of the shipped models' training, for quality reports (benchmarks/bench_quality.py).
+HELD_OUT_PHOTOS = ("042_butterfly.jpg", "053_astronaut.jpg", "055_coffee.jpg", "056_rocket.jpg",
+                   "057_motorcycle_left.jpg")
+
 # File signatures of the formats OpenCV decodes, to reject non-images up front without decoding every file.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"RIFF", b"II*\x00", b"MM\x00*", b"P5", b"P6")
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files in `folder` and its subfolders, sorted; RtstyleError if there is none or one is no image."""
+def list_images(folder: str | Path, exclude: tuple[str, ...] = ()) -> list[Path]:
+    """Image files in `folder` and its subfolders, sorted, minus those named in `exclude` (held-out photos);
+    RtstyleError if there is none or one is no image."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RtstyleError(f"content folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and p.name not in exclude)
     if not files:
         raise RtstyleError(f"no images in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     for path in files:
@@ -43,8 +49,9 @@ class ContentCrops(Dataset):
     """Item k: a random crop of a random photo, scaled so the crop covers between 1/`max_zoom` and all of the
     photo's shorter side, flipped half the time. Unreadable photos are skipped (and reported once)."""
 
-    def __init__(self, folder: str | Path, size: int = 256, seed: int = 0, max_zoom: float = 2.0):
-        self.files = list_images(folder)
+    def __init__(self, folder: str | Path, size: int = 256, seed: int = 0, max_zoom: float = 2.0,
+                 exclude: tuple[str, ...] = ()):
+        self.files = list_images(folder, exclude)
         self.size, self.seed, self.max_zoom = size, seed, max_zoom
         self.bad: set[Path] = set()
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from rtstyle.errors import RtstyleError
 from rtstyle.io.images import read_image
 from rtstyle.meta import ModelMeta
+from rtstyle.models import get_variant
 from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from rtstyle.models.vgg import LAYER_NAMES
 from rtstyle.progress import Progress
@@ -39,6 +40,7 @@ DEFAULT_STABILITY_WEIGHT = 100.0
 class TrainSettings:
     content: str  # folder of photos
     out: str  # run folder
+    exclude: tuple[str, ...] = ()  # photo file names kept out of training (held out for evaluation)
     variant: str = "tiny"
     size: int = 256  # content crop side
     style_size: int | None = None  # long side of the paintings (default 2 × size)
@@ -100,7 +102,7 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
         raise RtstyleError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
     if resume and not checkpoint.exists():
         raise RtstyleError(f"nothing to resume: {checkpoint} does not exist")
-    list_images(settings.content)  # fail on a bad content folder before anything slow
+    list_images(settings.content, settings.exclude)  # fail on a bad content folder before anything slow
     out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(settings.seed)
@@ -130,7 +132,7 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
         raise RtstyleError(f"{checkpoint} already has {start} steps; ask for more with --steps")
 
     workers = settings.workers if settings.workers is not None else (min(8, (os.cpu_count() or 2) - 1) if cuda else 0)
-    dataset = ContentCrops(settings.content, settings.size, settings.seed)
+    dataset = ContentCrops(settings.content, settings.size, settings.seed, exclude=settings.exclude)
     indices = range(start * settings.batch_size, settings.steps * settings.batch_size)
     loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=indices, num_workers=workers,
                         pin_memory=cuda, persistent_workers=workers > 0)
@@ -139,11 +141,12 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
     log_every = max(1, settings.steps // 400)
     sums: dict[str, float] = {}
     seconds_before, clock = float(state.get("seconds", 0.0)), time.perf_counter()
-    samples = _sample_contents(settings.content, settings.size, device)
+    samples = _sample_contents(settings.content, settings.size, device, settings.exclude)
 
     def save(step: int) -> None:
         elapsed = seconds_before + time.perf_counter() - clock
         meta = family.meta(settings.variant)
+        meta.max_size = get_variant(settings.variant).max_side
         meta.training = {**asdict(settings), "family": family.name, "steps": step, "device": str(device),
                          "wall_seconds": round(elapsed, 1), "styles": family.style_records()}
         save_checkpoint(checkpoint, model, meta, {"step": step, "optimizer": optimizer.state_dict(),
@@ -191,8 +194,8 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
     return checkpoint
 
 
-def _sample_contents(folder: str, size: int, device: torch.device) -> torch.Tensor:
-    """Three photos spread over the folder, centre-cropped to size×size, for the sample grid: (3,3,S,S)."""
-    files = list_images(folder)
+def _sample_contents(folder: str, size: int, device: torch.device, exclude: tuple[str, ...]) -> torch.Tensor:
+    """Three training photos spread over the folder, centre-cropped to size×size, for the sample grid: (3,3,S,S)."""
+    files = list_images(folder, exclude)
     chosen = [files[i * len(files) // 3] for i in range(min(3, len(files)))]
     return torch.stack([torch.from_numpy(centre_crop(read_image(path), size)) for path in chosen]).to(device)

@@ -16,10 +16,10 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(module, BACKEND_CLASSES[name])
 
 
-def load_backend(path: str | Path, device: str = "auto") -> Backend:
+def load_backend(path: str | Path, device: str = "auto", threads: int | None = None) -> Backend:
     """A backend for the model file (not yet loaded: use `with` or `.load()`), chosen by its format."""
     fmt = format_of(path)
-    return backend_class(fmt.backend)(path, device=device)
+    return backend_class(fmt.backend)(path, device=device, threads=threads)
 
 
 __all__ = ["Backend", "FORMATS", "backend_class", "load_backend", "RtstyleError"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtstyle.errors import RtstyleError
+from rtstyle.errors import DeviceOutOfMemory, RtstyleError
 from rtstyle.meta import ModelMeta
 from rtstyle.processing import batch_to_frames, frames_to_batch
 
@@ -22,10 +22,12 @@ from rtstyle.processing import batch_to_frames, frames_to_batch
 class Backend(ABC):
     name = "backend"
 
-    def __init__(self, path: str | Path, device: str = "auto"):
-        """Stores the configuration only; `load()` (or `with`) opens the model."""
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+        """Stores the configuration only; `load()` (or `with`) opens the model. threads: CPU threads for one
+        inference (ONNX Runtime on the CPU; others ignore it)."""
         self.path = Path(path)
         self.device = device
+        self.threads = threads
         self.meta: ModelMeta | None = None
 
     # lifetime -------------------------------------------------------------------------------------------------
@@ -58,7 +60,13 @@ class Backend(ABC):
         height, width = frames[0].shape[:2]
         if any(f.shape != frames[0].shape for f in frames) or frames[0].ndim != 3 or frames[0].shape[2] != 3:
             raise RtstyleError("frames of one batch must all be (H,W,3) and the same size")
-        return self._infer_frames(frames, self._check(len(frames), height, width, cond))
+        cond = self._check(len(frames), height, width, cond)
+        try:
+            return self._infer_frames(frames, cond)
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise DeviceOutOfMemory(f"out of device memory at {width}x{height} (batch {len(frames)})") from None
+            raise
 
     def infer_tensor(self, batch: np.ndarray, cond: np.ndarray | None = None) -> np.ndarray:
         """float32 (B,3,H,W) RGB in [0,1] → same layout (for checks and benchmarks of the network alone)."""
@@ -132,3 +140,11 @@ class Backend(ABC):
         if cond.shape[0] != batch:
             raise RtstyleError(f"{cond.shape[0]} style inputs for {batch} frames")
         return np.ascontiguousarray(cond)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Out-of-memory errors as each runtime spells them (torch.cuda.OutOfMemoryError, ONNX Runtime's "Failed to
+    allocate memory", CUDA's "out of memory")."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, MemoryError) or "outofmemory" in text or "out of memory" in text \
+        or "failed to allocate" in text

@@ -28,8 +28,7 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxrt"
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
-        super().__init__(path, device)
-        self.threads = threads
+        super().__init__(path, device, threads)
         self.providers: list[str] = []
 
     def _load(self) -> ModelMeta:

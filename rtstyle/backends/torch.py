@@ -15,8 +15,8 @@ from rtstyle.meta import ModelMeta
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, path: str | Path, device: str = "auto", half: bool | None = None):
-        super().__init__(path, device)
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None, half: bool | None = None):
+        super().__init__(path, device, threads)
         self.half = half  # default: fp16 on CUDA, fp32 on CPU
 
     def _load(self) -> ModelMeta:

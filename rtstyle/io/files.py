@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -17,7 +18,7 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = (), overw
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise RtstyleError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
+    if not _can_write(folder):
         raise RtstyleError(f"output folder is not writable: {folder}")
     for item in inputs:
         if Path(item).exists() and path.exists() and path.resolve() == Path(item).resolve():
@@ -27,6 +28,15 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = (), overw
     if path.exists() and not overwrite:
         raise RtstyleError(f"output exists: {path} (use --overwrite to replace it)")
     return path
+
+
+def _can_write(folder: Path) -> bool:
+    """By trying: permission bits say nothing for root, and a read-only mount shows only on a real write."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rtstyle-write-test-"):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

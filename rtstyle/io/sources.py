@@ -68,7 +68,12 @@ class CameraSource(Source):
         self._count = 0
 
     def start(self) -> "CameraSource":
-        capture = cv2.VideoCapture(self.index)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # probing backends prints pages otherwise
+        try:
+            capture = cv2.VideoCapture(self.index)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not capture.isOpened():
             raise RtstyleError(f"camera {self.index} not found or busy")
         if self.size[0]:
@@ -125,9 +130,10 @@ class ImageSource(Source):
         return frame
 
 
-def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime: bool = False) -> Source:
-    """A camera index ("0"), a stream URL, a video file (played as live with `realtime`), an image or a folder of
-    images."""
+def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime: bool = False,
+                loop: bool = False) -> Source:
+    """A camera index ("0"), a stream URL, a video file (played as live with `realtime`, endlessly with `loop`), an
+    image or a folder of images."""
     from rtstyle.io.video import StreamSource, VideoFileSource
 
     if spec.isdigit():
@@ -139,4 +145,4 @@ def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime:
         raise RtstyleError(f"source not found: {spec} (give a camera index, a file, a folder or a stream URL)")
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
-    return VideoFileSource(path, realtime=realtime)
+    return VideoFileSource(path, realtime=realtime, loop=loop)

@@ -11,6 +11,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rtstyle.errors import RtstyleError
@@ -28,16 +29,42 @@ def _av():
     return av
 
 
-class VideoFileSource(Source):
+class _DecodedSource(Source):
+    """What the PyAV sources share: the container to close, and frames kept at the first frame's size."""
+
+    info: SourceInfo
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._container = None
+        self._index = 0
+        self.resized = 0  # frames scaled back to the first frame's size
+
+    def _frame(self, image: np.ndarray, pts: float | None) -> Frame:
+        if image.shape[:2] != (self.info.height, self.info.width):
+            image = resize(image, self.info.height, self.info.width)
+            self.resized += 1
+        frame = Frame(image, self._index, pts, time.perf_counter())
+        self._index += 1
+        return frame
+
+    def _release(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class VideoFileSource(_DecodedSource):
     """Every frame of a video file, in order, with its timestamp. Frames that change size mid-stream are scaled to
     the first frame's size so downstream sizes never change. With `realtime`, the file plays as a live source: frames
     are released at their timestamps and the pipeline drops what it cannot keep up with (rehearse a live setup)."""
 
-    def __init__(self, path: str | Path, realtime: bool = False):
+    def __init__(self, path: str | Path, realtime: bool = False, loop: bool = False):
         super().__init__()
         av = _av()
         self.path = Path(path)
         self.live = realtime
+        self.loop = loop  # start again at the end, timestamps continuing (background loops, soak tests)
         try:
             with av.open(str(self.path)) as probe:
                 if not probe.streams.video:
@@ -53,8 +80,6 @@ class VideoFileSource(Source):
             raise RtstyleError(f"not a readable video: {self.path}") from None
         if not self.info.width or not self.info.height:
             raise RtstyleError(f"not a readable video (no picture size): {self.path}")
-        self._container = None
-        self.resized = 0  # frames scaled back to the first frame's size
 
     def start(self) -> "VideoFileSource":
         av = _av()
@@ -62,39 +87,37 @@ class VideoFileSource(Source):
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._decoded = self._container.decode(stream)
-        self._index = 0
         self._clock: float | None = None
+        self._offset = 0.0  # added to timestamps after each loop
+        self._last_time = 0.0
         return self
 
     def _read(self) -> Frame | None:
         try:
             decoded = next(self._decoded)
         except StopIteration:
-            return None
+            if not self.loop or self._index == 0:
+                return None
+            self._container.seek(0)
+            self._decoded = self._container.decode(self._container.streams.video[0])
+            self._offset = self._last_time + 1.0 / (self.info.fps or 25.0)
+            return self._read()
         except Exception:  # damaged data: what decoded so far is kept, the rest ends the stream
             if self._index == 0:
                 raise RtstyleError(f"not a readable video (no frame decodes): {self.path}") from None
             return None
-        image = decoded.to_ndarray(format="bgr24")
-        if image.shape[:2] != (self.info.height, self.info.width):
-            image = resize(image, self.info.height, self.info.width)
-            self.resized += 1
-        if self.live and decoded.time is not None:  # wait for the frame's moment on the wall clock
+        moment = None if decoded.time is None else decoded.time + self._offset
+        if moment is not None:
+            self._last_time = moment
+        if self.live and moment is not None:  # wait for the frame's moment on the wall clock
             if self._clock is None:
-                self._clock = time.perf_counter() - decoded.time
-            if self._stopped.wait(max(0.0, self._clock + decoded.time - time.perf_counter())):
+                self._clock = time.perf_counter() - moment
+            if self._stopped.wait(max(0.0, self._clock + moment - time.perf_counter())):
                 return None
-        frame = Frame(image, self._index, decoded.time, time.perf_counter())
-        self._index += 1
-        return frame
-
-    def _release(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        return self._frame(decoded.to_ndarray(format="bgr24"), moment)
 
 
-class StreamSource(Source):
+class StreamSource(_DecodedSource):
     """A network stream (rtsp, rtmp, http, udp, srt…). When it drops, it is reopened with exponential backoff
     (0.5 s doubling to 8 s) until `stop()`; `reconnects` counts the reopenings."""
 
@@ -104,8 +127,7 @@ class StreamSource(Source):
         super().__init__()
         self.url, self.timeout = url, timeout
         self.reconnects = 0
-        self._container = None
-        self._index = 0
+        self.reconnecting = False
 
     def _open(self):
         av = _av()
@@ -143,6 +165,7 @@ class StreamSource(Source):
     def _read(self) -> Frame | None:
         image, self._first = (self._first, None) if self._first is not None else (self._next_image(), None)
         delay = 0.5
+        self.reconnecting = image is None
         while image is None:
             if self._container is not None:
                 self._container.close()
@@ -156,16 +179,8 @@ class StreamSource(Source):
                 image = self._next_image()
             except Exception:
                 continue
-        if image.shape[:2] != (self.info.height, self.info.width):
-            image = resize(image, self.info.height, self.info.width)
-        frame = Frame(image, self._index, None, time.perf_counter())
-        self._index += 1
-        return frame
-
-    def _release(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        self.reconnecting = False
+        return self._frame(image, None)
 
 
 # --- output -----------------------------------------------------------------------------------------------------
@@ -188,7 +203,8 @@ def choose_codec(suffix: str, input_codec: str | None) -> str:
 class VideoEncoder:
     """Frames → an encoded video stream in a PyAV container (shared by the file and stream sinks)."""
 
-    def __init__(self, container, codec: str, width: int, height: int, fps: float, realtime: bool = False):
+    def __init__(self, container, codec: str, width: int, height: int, fps: float, realtime: bool = False,
+                 preset: str = "ultrafast", crf: int = 20):
         av = _av()
         self.rate = Fraction(fps).limit_denominator(1001)
         self.stream = container.add_stream(ENCODERS.get(codec, codec), rate=self.rate)
@@ -196,7 +212,7 @@ class VideoEncoder:
         self.stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         if self.stream.codec_context.name == "libx264":
             self.stream.options = ({"preset": "ultrafast", "tune": "zerolatency"} if realtime
-                                   else {"preset": "veryfast", "crf": "18"})
+                                   else {"preset": preset, "crf": str(crf)})
         elif codec in ("mpeg4", "msmpeg4", "mjpeg", "mpeg2video"):
             self.stream.codec_context.qscale = 3  # near-transparent for the old codecs
             self.stream.codec_context.flags |= "QSCALE"
@@ -206,7 +222,11 @@ class VideoEncoder:
         self.last_pts = -1
 
     def encode(self, image: np.ndarray, pts_seconds: float | None, index: int) -> None:
-        frame = self._av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="bgr24")
+        image = image[: self.stream.height, : self.stream.width]
+        if self.stream.pix_fmt == "yuv420p":  # OpenCV's conversion is ~2.5× faster than FFmpeg's swscale here
+            frame = self._av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        else:
+            frame = self._av.VideoFrame.from_ndarray(image, format="bgr24")
         pts = round(pts_seconds / self.time_base) if pts_seconds is not None else index
         frame.pts = max(pts, self.last_pts + 1)  # strictly increasing, whatever the source said
         self.last_pts = frame.pts
@@ -225,8 +245,13 @@ class VideoFileSink:
     frame written (remuxed, or re-encoded to AAC where the container cannot take the original), and renames the
     result into place. Ctrl-C therefore still leaves a playable file with every frame processed so far."""
 
-    def __init__(self, path: str | Path, like: SourceInfo | None = None, fps: float | None = None):
+    def __init__(self, path: str | Path, like: SourceInfo | None = None, fps: float | None = None,
+                 preset: str = "ultrafast", crf: int = 20):
+        """preset, crf: H.264/H.265 speed and quality (x264's names and scale). ultrafast at CRF 20 leaves the CPU to
+        the network: on a 2-core machine veryfast costs ~4× its encoding time and superfast ~2× (for files about half
+        and two thirds the size)."""
         self.path = Path(path)
+        self.preset, self.crf = preset, crf
         self.like = like or SourceInfo(0, 0)
         self.fps = fps or self.like.fps or 30.0
         self.codec = choose_codec(self.path.suffix, self.like.codec)
@@ -239,7 +264,8 @@ class VideoFileSink:
             av = _av()
             height, width = frame.image.shape[:2]
             self._container = av.open(str(self._tmp), "w")
-            self._encoder = VideoEncoder(self._container, self.codec, width, height, self.fps)
+            self._encoder = VideoEncoder(self._container, self.codec, width, height, self.fps,
+                                         preset=self.preset, crf=self.crf)
         self._encoder.encode(frame.image, frame.pts, frame.index)
         self.frames += 1
 

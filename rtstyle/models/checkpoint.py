@@ -2,6 +2,7 @@
 with `torch.load(weights_only=True)` (no code runs while loading)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,7 +28,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise RtstyleError(f"model file not found: {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:
         raise RtstyleError(f"not an rtstyle checkpoint (unreadable or truncated): {path}") from None
     if not isinstance(payload, dict) or META_KEY not in payload or "state_dict" not in payload:

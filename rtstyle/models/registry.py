@@ -22,7 +22,8 @@ def register_variant(variant: Variant) -> Variant:
 
 register_variant(Variant(
     "tiny", "real time on a laptop CPU: 4×4 patchify stem, residual blocks at 1/8 resolution, sub-pixel output",
-    widths=(16, 48), residual_blocks=3, stem_kernel=4, stem_stride=4, output_kernel=3, output_shuffle=4))
+    widths=(16, 48), residual_blocks=3, stem_kernel=4, stem_stride=4, output_kernel=3, output_shuffle=4,
+    max_side=8192))
 register_variant(Variant(
     "base", "Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 9×9 end convolutions",
     widths=(32, 64, 128), residual_blocks=5))

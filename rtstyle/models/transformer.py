@@ -38,6 +38,7 @@ class Variant:
     output_kernel: int = 9
     output_shuffle: int = 1
     padding: str = "reflect"
+    max_side: int = 4096  # largest frame side the runtime accepts: beyond it activations outgrow common memory
 
 
 def icnr_(weight: torch.Tensor, factor: int) -> None:
@@ -60,8 +61,8 @@ class TransformerNet(nn.Module):
 
     def __init__(self, variant: Variant, make_norm: NormFactory):
         super().__init__()
-        if variant.stem_stride not in (1, 4) or variant.output_shuffle not in (1, 4):
-            raise ValueError("stem_stride and output_shuffle must be 1 or 4")
+        if variant.stem_stride not in (1, 4) or variant.stem_stride != variant.output_shuffle:
+            raise ValueError("stem_stride and output_shuffle must both be 1 or both be 4")
         self.variant = variant
         w, pad = variant.widths, variant.padding
         if variant.stem_stride == 1:
@@ -75,6 +76,7 @@ class TransformerNet(nn.Module):
         self.output = PaddedConv(w[0], 3 * f * f, variant.output_kernel, 1, "reflect" if f == 1 else pad)
         if f > 1:
             icnr_(self.output.conv.weight, f)
+
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if cond is not None and x.shape[0] == 1 and cond.shape[0] > 1:
