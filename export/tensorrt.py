@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -154,8 +154,9 @@ def build_engine(onnx_path: str | Path, output: str | Path | None = None, sizes:
     cache_path = Path(timing_cache) if timing_cache else output.with_suffix(".timing-cache")
     cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
+    (_, min_h, min_w), (_, opt_h, opt_w), (_, max_h, max_w) = profile.min, profile.opt, profile.max
     log(f"building {output.name}: {precision}, batch {profile.min[0]}…{profile.max[0]}, "
-        f"{profile.min[2]}x{profile.min[1]} … {profile.max[2]}x{profile.max[1]} (opt {profile.opt[2]}x{profile.opt[1]})…")
+        f"{min_w}x{min_h} … {max_w}x{max_h} (opt {opt_w}x{opt_h})…")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RtstyleError("TensorRT failed to build the engine (see its messages above)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rtstyle import __version__
 from rtstyle.errors import RtstyleError
@@ -33,7 +33,8 @@ def _lazy(module: str, function: str, needs: str = "") -> Callable[[argparse.Nam
             target = getattr(importlib.import_module(module), function)
         except ModuleNotFoundError as exc:
             if needs and exc.name and exc.name.split(".")[0] in ("torch", "onnx", "matplotlib", "rtstyle_train"):
-                raise RtstyleError(f"`rtstyle {args.command}` needs {exc.name}: pip install 'rtstyle[{needs}]'") from None
+                raise RtstyleError(f"`rtstyle {args.command}` needs {exc.name}: "
+                                   f"pip install 'rtstyle[{needs}]'") from None
             raise
         return target(args)
 

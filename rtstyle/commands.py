@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
-import os
 import importlib.util
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from rtstyle.backends import backend_class, load_backend
@@ -17,9 +16,9 @@ from rtstyle.errors import RtstyleError
 from rtstyle.formats import FORMATS, format_of
 from rtstyle.frames import Frame
 from rtstyle.io.files import check_output_path
-from rtstyle.io.images import IMAGE_SUFFIXES, read_image, write_image
-from rtstyle.io.sources import ImageSource, open_source
+from rtstyle.io.images import read_image, write_image
 from rtstyle.io.sinks import draw_lines
+from rtstyle.io.sources import ImageSource, open_source
 from rtstyle.pipeline import Pipeline
 from rtstyle.processing import fit_within, resize
 from rtstyle.stylizer import Stylizer
@@ -163,8 +162,9 @@ def run_command(args: argparse.Namespace) -> None:
             sinks.insert(0, window)
             print(HOTKEYS)
         workers = stylizer if source.live else stylizer.replicas(args.workers or min(4, os.cpu_count() or 1))
-        pipeline = Pipeline(source, workers, sinks, batch_size=args.batch, compose=lambda frame, _: compose(frame, view),
-                            max_frames=args.max_frames, progress=not source.live and window is None)
+        pipeline = Pipeline(source, workers, sinks, batch_size=args.batch,
+                            compose=lambda frame, _: compose(frame, view), max_frames=args.max_frames,
+                            progress=not source.live and window is None)
         pipeline_ref.append(pipeline)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         interrupted = False

@@ -49,7 +49,7 @@ class ModelMeta:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes, source: str = "model") -> "ModelMeta":
+    def from_json(cls, text: str | bytes, source: str = "model") -> ModelMeta:
         """Parse and validate; RtstyleError naming `source` if this is not rtstyle metadata we can use."""
         try:
             data = json.loads(text)

@@ -40,7 +40,8 @@ def encoder_for(model_path: Path, backend: Backend):
     candidates = [model_path.with_name(f"{stem}.encoder.onnx"), model_path.with_name(f"{stem}.encoder.fp16.onnx")]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
-        raise RtstyleError(f"the style encoder for {model_path.name} is missing: expected {candidates[0].name} beside it")
+        raise RtstyleError(f"the style encoder for {model_path.name} is missing: "
+                           f"expected {candidates[0].name} beside it")
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -109,7 +110,8 @@ class Stylizer:
                 weights[0, meta.style_index(name)] += weight
             if weights.sum() <= 0:
                 raise RtstyleError(f"style mix {spec!r} has no positive weight")
-            cin = [Style(name, np.eye(1, meta.style_dim, i, dtype=np.float32)) for i, name in enumerate(meta.style_names)]
+            cin = [Style(name, np.eye(1, meta.style_dim, i, dtype=np.float32))
+                   for i, name in enumerate(meta.style_names)]
             return cin + [Style(spec, weights / weights.sum())], len(cin)
         return self.styles, meta.style_index(spec)
 
@@ -118,7 +120,7 @@ class Stylizer:
             self.current = (self.current + step) % max(1, len(self.styles))
             return self.style
 
-    def replicas(self, count: int) -> list["Stylizer"]:
+    def replicas(self, count: int) -> list[Stylizer]:
         """`count` stylizers with this one's settings, each on its own one-thread session, for inference workers
         that stylize different frames of a file at once. Only ONNX Runtime on the CPU gains from it (GPU backends
         and PyTorch already fill their device); others get [self]."""

@@ -6,6 +6,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from helpers import assert_one_line_error, make_checkpoint, rtstyle
+from rtstyle_export.tensorrt import PRESETS, fp32_node_names, make_profile, parse_sizes
 
 from rtstyle.errors import RtstyleError
 from rtstyle.formats import FORMATS, format_of
@@ -13,10 +15,6 @@ from rtstyle.io.images import read_image
 from rtstyle.meta import ModelMeta, pack_engine, unpack_engine
 from rtstyle.models.norms import ConditionalInstanceNorm
 from rtstyle.processing import batch_to_frames, frames_to_batch, resize
-from rtstyle_export.onnx import export_onnx
-from rtstyle_export.tensorrt import PRESETS, fp32_node_names, make_profile, parse_sizes
-
-from helpers import assert_one_line_error, make_checkpoint, rtstyle
 
 
 def plain_session(path) -> ort.InferenceSession:
@@ -103,7 +101,8 @@ def test_bad_model_files_give_one_line_errors(tmp_path, exported, photo):
     broken_onnx = tmp_path / "broken.onnx"
     broken_onnx.write_bytes(exported["cin"][2][0].path.read_bytes()[:3000])
     assert_one_line_error(rtstyle("export", broken_onnx, "--format", "tensorrt"), "not an ONNX model")
-    assert_one_line_error(rtstyle("export", checkpoint, "--format", "onnx", "--precision", "fp64"), "invalid choice", code=2)
+    assert_one_line_error(rtstyle("export", checkpoint, "--format", "onnx", "--precision", "fp64"), "invalid choice",
+                          code=2)
 
 
 def test_export_command_writes_and_refuses_to_overwrite(tmp_path):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import torch
-
-from rtstyle.processing import fit_within, frames_to_batch, resize
-from rtstyle.io.images import read_image
 from rtstyle_train.gatys import GatysConfig, quality_vs_gatys, rgb_to_yiq, run_gatys, yiq_to_rgb
 from rtstyle_train.losses import LossConfig
+
+from rtstyle.io.images import read_image
+from rtstyle.processing import fit_within, frames_to_batch, resize
 
 
 def load(path, side: int) -> torch.Tensor:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-
 from rtstyle_train.losses import LossConfig, PerceptualLoss, gram_matrix, total_variation
 
 

@@ -6,13 +6,12 @@ import time
 
 import numpy as np
 import pytest
+from helpers import make_clip, probe
 
 from rtstyle.backends import load_backend
 from rtstyle.io.video import VideoFileSink, VideoFileSource
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
-
-from helpers import make_clip, probe
 
 
 @pytest.fixture(scope="module")

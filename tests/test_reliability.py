@@ -8,7 +8,6 @@ import pickle
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import STRICT, assert_one_line_error, make_clip, probe, rtstyle
 
 from rtstyle.backends import load_backend
 from rtstyle.errors import DeviceOutOfMemory
@@ -24,8 +24,6 @@ from rtstyle.io.mjpeg import MjpegServer
 from rtstyle.io.video import VideoFileSource
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
-
-from helpers import STRICT, assert_one_line_error, make_clip, probe, rtstyle
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ import time
 
 import cv2
 import pytest
-
 from helpers import STRICT, STYLE_NAMES, assert_one_line_error, make_clip, probe, rtstyle
 
 

@@ -10,11 +10,10 @@ import time
 import cv2
 import numpy as np
 import pytest
+from helpers import STRICT
 
 from rtstyle.frames import Frame
 from rtstyle.io.mjpeg import BOUNDARY, MjpegServer
-
-from helpers import STRICT
 
 
 def feed(server: MjpegServer, stop: threading.Event, size=(120, 160)) -> None:

@@ -6,12 +6,11 @@ import http.server
 import threading
 
 import pytest
+from helpers import make_clip
 
 from rtstyle.errors import RtstyleError
 from rtstyle.io.sources import CameraSource, ImageSource, open_source
 from rtstyle.io.video import StreamSource, VideoFileSource
-
-from helpers import make_clip
 
 
 @pytest.fixture

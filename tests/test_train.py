@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
 from rtstyle_train.arbitrary import ArbitraryFamily
 from rtstyle_train.cin import ConditionalFamily
 from rtstyle_train.data import load_styles
 from rtstyle_train.feedforward import FeedForwardFamily
 from rtstyle_train.loop import TrainSettings, train
+
+from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
 
 SIZE = 64
 

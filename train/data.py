@@ -19,7 +19,8 @@ from rtstyle.errors import RtstyleError
 from rtstyle.io.images import IMAGE_SUFFIXES, read_image
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
-# Photos of ../shared/photos kept out of the shipped models' training, for quality reports (benchmarks/bench_quality.py).
+# Photos of ../shared/photos kept out of the shipped models' training, for the quality reports
+# (benchmarks/bench_quality.py).
 HELD_OUT_PHOTOS = ("042_butterfly.jpg", "053_astronaut.jpg", "055_coffee.jpg", "056_rocket.jpg",
                    "057_motorcycle_left.jpg")
 

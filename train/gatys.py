@@ -8,8 +8,8 @@ Transfer"). Images are (1,3,H,W) float RGB in [0,1].
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +62,44 @@ def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
+def _scaled(size, level: int) -> tuple[int, int]:
+    return max(16, round(size[0] / 2 ** level)), max(16, round(size[1] / 2 ** level))
+
+
+def _record(history: list, on_step: Callable | None, record: dict[str, float]) -> None:
+    history.append(record)
+    if on_step:
+        on_step(record)
+
+
+def _optimise(start: torch.Tensor, loss_fn: PerceptualLoss, content_targets: dict, style_targets: dict,
+              config: GatysConfig, report: Callable[[dict[str, float]], None]) -> torch.Tensor:
+    """`config.iterations` steps of the optimiser on the pixels of `start`; each loss evaluation is reported."""
+    image = start.detach().requires_grad_(True)
+
+    def evaluate() -> torch.Tensor:
+        optimizer.zero_grad()
+        total, parts = loss_fn(image, content_targets, style_targets)
+        total.backward()
+        report({"total": total.item(), **{k: v.item() for k, v in parts.items()}})
+        return total
+
+    if config.optimizer == "lbfgs":
+        # One L-BFGS iteration per step, one loss evaluation each (no line search, as in Johnson's neural-style).
+        optimizer = torch.optim.LBFGS([image], lr=config.learning_rate or 1.0, max_iter=1, history_size=50,
+                                      tolerance_grad=-1, tolerance_change=-1)
+        for _ in range(config.iterations):
+            optimizer.step(evaluate)
+    else:
+        optimizer = torch.optim.Adam([image], lr=config.learning_rate or 0.02)
+        for _ in range(config.iterations):
+            evaluate()
+            optimizer.step()
+            with torch.no_grad():
+                image.clamp_(0, 1)
+    return image.detach()
+
+
 def run_gatys(content: torch.Tensor, style: torch.Tensor, vgg, config: GatysConfig | None = None,
               on_step: Callable[[dict[str, float]], None] | None = None) -> GatysResult:
     """Stylize `content` (1,3,H,W) with `style` (1,3,h,w); both in [0,1] on the device of `vgg`. The output has the
@@ -72,44 +110,19 @@ def run_gatys(content: torch.Tensor, style: torch.Tensor, vgg, config: GatysConf
     loss_fn = PerceptualLoss(vgg, config.loss)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     target_content, target_style = (_luminance_images(content, style) if config.preserve_color else (content, style))
-    height, width = content.shape[-2:]
     history: list[dict[str, float]] = []
     image = None
-    for level in reversed(range(config.scales)):
-        size = (max(16, round(height / 2 ** level)), max(16, round(width / 2 ** level)))
+    for level in reversed(range(config.scales)):  # coarsest first; each level halves the size
+        size = _scaled(content.shape[-2:], level)
         c = _resize(target_content, size)
-        s = _resize(target_style, (max(16, round(style.shape[-2] / 2 ** level)), max(16, round(style.shape[-1] / 2 ** level))))
+        s = _resize(target_style, _scaled(style.shape[-2:], level))
         if image is None:
             image = c.clone() if config.init == "content" else torch.rand(c.shape, generator=generator).to(c)
         else:
             image = _resize(image, size)
-        image = image.detach().requires_grad_(True)
-        content_targets, style_targets = loss_fn.content_targets(c), loss_fn.style_targets(s)
-        scale_index = config.scales - 1 - level
-
-        def evaluate() -> torch.Tensor:
-            optimizer.zero_grad()
-            total, parts = loss_fn(image, content_targets, style_targets)
-            total.backward()
-            record = {"scale": float(scale_index), "total": total.item(), **{k: v.item() for k, v in parts.items()}}
-            history.append(record)
-            if on_step:
-                on_step(record)
-            return total
-
-        if config.optimizer == "lbfgs":
-            # One L-BFGS iteration per step, one loss evaluation each (no line search, as in Johnson's neural-style).
-            optimizer = torch.optim.LBFGS([image], lr=config.learning_rate or 1.0, max_iter=1, history_size=50,
-                                          tolerance_grad=-1, tolerance_change=-1)
-            for _ in range(config.iterations):
-                optimizer.step(evaluate)
-        else:
-            optimizer = torch.optim.Adam([image], lr=config.learning_rate or 0.02)
-            for _ in range(config.iterations):
-                evaluate()
-                optimizer.step()
-                with torch.no_grad():
-                    image.clamp_(0, 1)
+        scale = config.scales - 1 - level
+        image = _optimise(image, loss_fn, loss_fn.content_targets(c), loss_fn.style_targets(s), config,
+                          lambda record, scale=scale: _record(history, on_step, {"scale": float(scale), **record}))
     result = image.detach().clamp(0, 1)
     if config.preserve_color:
         yiq = rgb_to_yiq(content)

@@ -111,7 +111,8 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
     if resume:
         _, meta, state = load_checkpoint(checkpoint)
         if meta.family != family.name or meta.variant != settings.variant:
-            raise RtstyleError(f"{checkpoint} is a {meta.family} {meta.variant} model, not {family.name} {settings.variant}")
+            raise RtstyleError(f"{checkpoint} is a {meta.family} {meta.variant} model, "
+                               f"not {family.name} {settings.variant}")
         family.check_resume(meta)
         model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
     cuda = device.type == "cuda"

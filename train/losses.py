@@ -13,7 +13,6 @@ from torch import nn
 
 from rtstyle.models.vgg import VGG16Features
 
-
 # Median Gram loss between a photo and a painting at each of Johnson et al.'s style layers (C·H·W-normalised Grams of
 # Caffe-scale VGG features; 7 photos × 8 paintings from ../shared at 256 px). Each layer's default weight is the
 # reciprocal, so every layer starts out pulling about equally: with equal weights relu4_3, 2000× smaller, would be

@@ -7,7 +7,7 @@ and backward flows agree (not occluded), and pixels in [0,1]. Lower means steadi
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np

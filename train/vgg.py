@@ -84,7 +84,8 @@ def _convert_onnx(path: Path) -> dict[str, torch.Tensor]:
         import onnx
         from onnx import numpy_helper
     except ImportError:
-        raise RtstyleError("reading VGG-16 weights from ONNX needs the `onnx` package: pip install 'rtstyle[train]'") from None
+        raise RtstyleError("reading VGG-16 weights from ONNX needs the `onnx` package: "
+                           "pip install 'rtstyle[train]'") from None
     try:
         graph = onnx.load(str(path)).graph
     except Exception as exc:

@@ -31,7 +31,7 @@ class Backend(ABC):
         self.meta: ModelMeta | None = None
 
     # lifetime -------------------------------------------------------------------------------------------------
-    def load(self) -> "Backend":
+    def load(self) -> Backend:
         if self.meta is None:
             if not self.path.is_file():
                 raise RtstyleError(f"model file not found: {self.path}")
@@ -46,7 +46,7 @@ class Backend(ABC):
             self._close()
             self.meta = None
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self.load()
 
     def __exit__(self, *exc: object) -> None:
@@ -104,7 +104,7 @@ class Backend(ABC):
         """uint8 frames → uint8 frames. GPU backends override this to convert on the device."""
         return batch_to_frames(self._infer(frames_to_batch(frames), cond))
 
-    def _close(self) -> None:
+    def _close(self) -> None:  # noqa: B027 - optional hook: backends with nothing to release skip it
         """Release the runtime's resources."""
 
     # checks ---------------------------------------------------------------------------------------------------

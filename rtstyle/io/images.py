@@ -33,7 +33,8 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     """Encode by the file's suffix and write atomically. The caller checks the path (`check_output_path`)."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise RtstyleError(f"unsupported image format {path.suffix or '(none)'}: use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+        raise RtstyleError(f"unsupported image format {path.suffix or '(none)'}: "
+                           f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
     ok, encoded = cv2.imencode(path.suffix, image)
     if not ok:
         raise RtstyleError(f"cannot encode image as {path.suffix}")

@@ -11,7 +11,6 @@ while someone is watching.
 """
 from __future__ import annotations
 
-import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,7 +60,7 @@ class MjpegServer:
             self._server = None
 
     # server -----------------------------------------------------------------------------------------------------
-    def start(self) -> "MjpegServer":
+    def start(self) -> MjpegServer:
         handler = type("Handler", (_Handler,), {"owner": self})
         try:
             self._server = ThreadingHTTPServer((self.host, self.port), handler)
@@ -140,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
                                  .encode() + data + b"\r\n")
                 owner.served_frames += 1
-        except (OSError, socket.timeout):
+        except (TimeoutError, OSError):
             pass  # the client went away or stalled
         finally:
             with owner._changed:

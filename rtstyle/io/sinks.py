@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -42,8 +42,10 @@ class WindowSink:
 
     def write(self, frame: Frame) -> None:
         if not self._open:
-            if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-                raise RtstyleError("no display for a window: use --output, --serve or --virtual-camera (or --no-window)")
+            has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            if sys.platform.startswith("linux") and not has_display:
+                raise RtstyleError("no display for a window: use --output, --serve or --virtual-camera "
+                                   "(or --no-window)")
             try:
                 cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
                 cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])

@@ -31,7 +31,7 @@ class Source:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
-    def start(self) -> "Source":
+    def start(self) -> Source:
         return self
 
     def read(self) -> Frame | None:
@@ -49,7 +49,7 @@ class Source:
     def _release(self) -> None:
         pass
 
-    def __enter__(self) -> "Source":
+    def __enter__(self) -> Source:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -67,7 +67,7 @@ class CameraSource(Source):
         self._capture = None
         self._count = 0
 
-    def start(self) -> "CameraSource":
+    def start(self) -> CameraSource:
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # probing backends prints pages otherwise
         try:

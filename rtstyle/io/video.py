@@ -81,7 +81,7 @@ class VideoFileSource(_DecodedSource):
         if not self.info.width or not self.info.height:
             raise RtstyleError(f"not a readable video (no picture size): {self.path}")
 
-    def start(self) -> "VideoFileSource":
+    def start(self) -> VideoFileSource:
         av = _av()
         self._container = av.open(str(self.path))
         stream = self._container.streams.video[0]
@@ -142,7 +142,7 @@ class StreamSource(_DecodedSource):
         stream.thread_type = "AUTO"
         return container, container.decode(stream)
 
-    def start(self) -> "StreamSource":
+    def start(self) -> StreamSource:
         try:
             self._container, self._decoded = self._open()
         except RtstyleError:

@@ -6,7 +6,7 @@ Tensors are (B,C,H,W) float throughout.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -29,7 +29,7 @@ class StylePredictor(nn.Module):
     def style_dim(self) -> int:
         return self.bottleneck.out_features
 
-    def train(self, mode: bool = True) -> "StylePredictor":
+    def train(self, mode: bool = True) -> StylePredictor:
         super().train(mode)
         self.features.eval()  # frozen: never in training mode
         return self

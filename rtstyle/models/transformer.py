@@ -43,7 +43,8 @@ class Variant:
 
 def icnr_(weight: torch.Tensor, factor: int) -> None:
     """Initialise a sub-pixel convolution so that it starts out as nearest upsampling + convolution, which avoids
-    checkerboard artefacts at initialisation (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution")."""
+    checkerboard artefacts at initialisation (Aitken et al. 2017, "Checkerboard artifact free sub-pixel
+    convolution")."""
     out_ch = weight.shape[0] // (factor * factor)
     base = torch.empty(out_ch, *weight.shape[1:])
     nn.init.kaiming_uniform_(base, a=5 ** 0.5)  # PyTorch's default Conv2d initialisation
@@ -71,7 +72,8 @@ class TransformerNet(nn.Module):
             self.stem = ConvNormReLU(3, w[0], 4, 4, "none", make_norm)  # patchify: kernel = stride
         self.down = nn.ModuleList(ConvNormReLU(w[i], w[i + 1], 3, 2, pad, make_norm) for i in range(len(w) - 1))
         self.residuals = nn.ModuleList(ResidualBlock(w[-1], pad, make_norm) for _ in range(variant.residual_blocks))
-        self.up = nn.ModuleList(UpsampleConvNormReLU(w[i + 1], w[i], pad, make_norm) for i in reversed(range(len(w) - 1)))
+        self.up = nn.ModuleList(UpsampleConvNormReLU(w[i + 1], w[i], pad, make_norm)
+                                for i in reversed(range(len(w) - 1)))
         f = variant.output_shuffle
         self.output = PaddedConv(w[0], 3 * f * f, variant.output_kernel, 1, "reflect" if f == 1 else pad)
         if f > 1:
