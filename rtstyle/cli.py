@@ -42,7 +42,8 @@ def _lazy(module: str, function: str, needs: str = "") -> Callable[[argparse.Nam
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="FILE", help="model file: .onnx, .engine or .pt (default: the shipped model)")
+    p.add_argument("--model", metavar="FILE_OR_NAME", help="model file (.onnx, .engine or .pt) or a shipped model: "
+                                                           "cin-tiny (default; CPU), cin-base (GPU), arbitrary")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxrt", "tensorrt", "torch"],
                    help="inference backend (default auto: from the model file; TensorRT > ONNX Runtime CUDA > CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or tensorrt (ONNX Runtime's TensorRT "

@@ -24,24 +24,38 @@ from rtstyle.processing import fit_within, resize
 from rtstyle.stylizer import Stylizer
 
 ASSETS = importlib.resources.files("rtstyle") / "assets"
-DEFAULT_MODEL = "cin-tiny.onnx"  # shipped in rtstyle/assets/models/
+DEFAULT_MODEL = "cin-tiny"  # shipped in rtstyle/assets/models/: real time on a laptop CPU
 HOTKEYS = "keys: n/p next/previous style, +/- strength, c colours, s side by side, i stats, space pause, q quit"
 
 
-def default_model() -> Path:
-    path = Path(str(ASSETS / "models" / DEFAULT_MODEL))
-    if not path.is_file():
-        raise RtstyleError("no model given and no default model installed: pass --model MODEL")
-    return path
+def shipped_models() -> dict[str, Path]:
+    """The models installed with rtstyle, by name (cin-tiny, cin-base, arbitrary…): their stylizer files."""
+    folder = Path(str(ASSETS / "models"))
+    files = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+    return {p.name.split(".")[0]: p for p in files if ".encoder" not in p.name and ".fp16" not in p.name}
+
+
+def resolve_model(model: str | None) -> Path:
+    """A model file, or the name of a shipped model, or (None) the shipped default."""
+    shipped = shipped_models()
+    if model is None:
+        if DEFAULT_MODEL not in shipped:
+            raise RtstyleError("no model given and no default model installed: pass --model MODEL")
+        return shipped[DEFAULT_MODEL]
+    path = Path(model)
+    if path.exists():
+        return path
+    if model in shipped:
+        return shipped[model]
+    names = f" (shipped: {', '.join(shipped)})" if shipped else ""
+    raise RtstyleError(f"model file not found: {model}{names}")
 
 
 def open_model(model: str | None, backend: str = "auto", device: str = "auto", infer_size: int | None = None
                ) -> Stylizer:
-    """Load MODEL (or the shipped default) on the chosen backend; auto prefers a TensorRT engine beside an ONNX file
-    when TensorRT is installed, and ONNX Runtime's fastest provider otherwise."""
-    path = Path(model) if model else default_model()
-    if not path.exists():
-        raise RtstyleError(f"model file not found: {path}")
+    """Load MODEL (a file, a shipped model's name, or the shipped default) on the chosen backend; auto prefers a
+    TensorRT engine beside an ONNX file when TensorRT is installed, and ONNX Runtime's fastest provider otherwise."""
+    path = resolve_model(model)
     if backend == "auto":
         engine = path.with_suffix(".engine")
         if path.suffix == ".onnx" and engine.is_file() and importlib.util.find_spec("tensorrt"):

@@ -172,14 +172,16 @@ class Pipeline:
         total = self.max_frames or (None if self.live else getattr(self.source, "info", None)
                                     and self.source.info.frame_count)
         bar = Progress(total=total, label="stylize", unit="frame") if self.progress else None
+        completed = False
         try:
             self._output(bar)
+            completed = True
         finally:
             self.stop()
             self.stats.seconds = time.perf_counter() - start
-            if bar:
-                bar.close()
             self._close_sinks()
+            if bar:  # after an error or Ctrl-C the caller's message stands alone
+                bar.close(final=completed and self._error is None)
         if self._error is not None:
             raise self._error
         return self.stats

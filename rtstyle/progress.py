@@ -27,8 +27,8 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(final=kind is None)
 
     def update(self, n: int = 1, **fields: object) -> None:
         self.count += n
@@ -60,10 +60,12 @@ class Progress:
         parts += [f"{key} {_fmt(value)}" for key, value in self.fields.items()]
         return "  ".join(parts)
 
-    def close(self) -> None:
+    def close(self, final: bool = True) -> None:
+        """Print the final line; after a failure (final=False) only clear the live one, so the error stands alone."""
         if self.tty:
             self.stream.write("\r\033[K")
-        if self._printed_count != self.count:
+            self.stream.flush()
+        if final and self._printed_count != self.count:
             self._print_line()
 
     def _print_line(self) -> None:

@@ -1,6 +1,7 @@
 """`rtstyle run / stylize / styles` as a user runs them: real processes, files, signals and windows."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -122,3 +123,11 @@ def test_window_shows_frames_and_answers_keys(cin_onnx, shared):
         xvfb.terminate()
     assert process.returncode == 0, stderr
     assert "stopped:" in stdout and "keys:" in stdout
+
+
+def test_virtual_camera_without_its_package_says_what_to_install(cin_onnx, shared):
+    if importlib.util.find_spec("pyvirtualcam"):
+        pytest.skip("pyvirtualcam is installed here; the message for a missing device needs a machine without one")
+    result = rtstyle("run", "--source", shared / "video" / "carphone_pristine.mp4", "--model", cin_onnx,
+                     "--virtual-camera", "--no-window")
+    assert_one_line_error(result, "pyvirtualcam", "rtstyle[vcam]")

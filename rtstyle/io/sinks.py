@@ -77,15 +77,17 @@ class VirtualCameraSink:
     virtual camera on Windows and macOS)."""
 
     def __init__(self, fps: float = 30.0, device: str | None = None):
+        try:
+            import pyvirtualcam
+        except ImportError:
+            raise RtstyleError("a virtual camera needs pyvirtualcam: pip install 'rtstyle[vcam]'") from None
+        self._pyvirtualcam = pyvirtualcam
         self.fps, self.device = fps, device
         self._camera = None
 
     def write(self, frame: Frame) -> None:
         if self._camera is None:
-            try:
-                import pyvirtualcam
-            except ImportError:
-                raise RtstyleError("a virtual camera needs pyvirtualcam: pip install 'rtstyle[vcam]'") from None
+            pyvirtualcam = self._pyvirtualcam
             height, width = frame.image.shape[:2]
             try:
                 self._camera = pyvirtualcam.Camera(width, height, self.fps, fmt=pyvirtualcam.PixelFormat.BGR,
