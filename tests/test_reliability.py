@@ -172,13 +172,13 @@ def test_slow_sink_never_holds_up_live_capture(cin_onnx, shared):
         source.start()
         sink = SlowSink(0.25)
         pipeline = Pipeline(source, Stylizer(backend), [sink], max_frames=8)
-        started = time.perf_counter()
         stats = pipeline.run()
-        elapsed = time.perf_counter() - started
         source.stop()
     assert sink.count == 8
-    # capture kept the source's pace (25 fps) although only ~4 frames a second left the pipeline
-    assert stats.frames_in > 0.7 * 25 * elapsed
+    # Only ~4 frames a second left the pipeline. Had the sink held up capture, it would have read about that many
+    # plus the queues' few slots; instead it kept reading the 25 fps source (on a loaded 2-core machine decoding and
+    # inference share the cores, so the pace is not checked exactly, only that it is far above the sink's).
+    assert stats.frames_in > 3 * sink.count + 4
     assert stats.dropped > stats.frames_in - 16
 
 
