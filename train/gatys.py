@@ -140,17 +140,20 @@ def run_gatys_with_progress(content: torch.Tensor, style: torch.Tensor, vgg, con
 
 
 def quality_vs_gatys(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, vgg,
-                     loss: LossConfig, config: GatysConfig | None = None) -> dict:
+                     loss: LossConfig, config: GatysConfig | None = None,
+                     reference: torch.Tensor | None = None) -> dict:
     """A model's output for (content, style) scored against the Gatys optimum for the same pair, same loss.
 
     Returns the model's and Gatys's loss parts and the ratios model / Gatys for the content loss, the summed style
     loss and the relu3_3 style loss (the shallow layers dominate the sum). Lower is better; 1.0 is as good as the
-    offline reference. output and content are (1,3,H,W) of the same size, in [0,1].
+    offline reference. output and content are (1,3,H,W) of the same size, in [0,1]. Pass `reference` (an earlier
+    result's "reference") to score another model against the same optimum without optimising again.
     """
     config = replace(config or GatysConfig(), loss=loss)
     loss_fn = PerceptualLoss(vgg, loss)
     content_targets, style_targets = loss_fn.content_targets(content), loss_fn.style_targets(style)
-    reference = run_gatys(content, style, vgg, config).image
+    if reference is None:
+        reference = run_gatys(content, style, vgg, config).image
     with torch.no_grad():
         _, model_parts = loss_fn(output, content_targets, style_targets)
         _, gatys_parts = loss_fn(reference, content_targets, style_targets)

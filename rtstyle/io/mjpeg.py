@@ -11,6 +11,7 @@ while someone is watching.
 """
 from __future__ import annotations
 
+import hmac
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,11 +96,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # quiet: the pipeline prints its own stats
         pass
 
+    def _authorized(self, url) -> bool:
+        """The token as ?token= or as a bearer header, compared in constant time (no timing hints)."""
+        expected = self.owner.token.encode()
+        header = self.headers.get("Authorization", "")
+        bearer = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+        given = [parse_qs(url.query).get("token", [""])[0], bearer]
+        return any(candidate and hmac.compare_digest(candidate.encode(), expected) for candidate in given)
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         owner = self.owner
         url = urlsplit(self.path)
-        if owner.token and parse_qs(url.query).get("token", [""])[0] != owner.token \
-                and self.headers.get("Authorization") != f"Bearer {owner.token}":
+        if owner.token and not self._authorized(url):
             return self._plain(HTTPStatus.FORBIDDEN, "forbidden: pass ?token=…\n")
         if url.path == "/":
             query = f"?token={owner.token}" if owner.token else ""
