@@ -14,6 +14,7 @@ from rtstyle_train.data import load_styles
 from rtstyle_train.feedforward import FeedForwardFamily
 from rtstyle_train.loop import TrainSettings, train
 
+from rtstyle.errors import RtstyleError
 from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
 
 SIZE = 64
@@ -102,6 +103,31 @@ def test_adding_a_style_leaves_the_old_ones_unchanged(photos, paintings, tmp_pat
             new = grown(x, torch.eye(3)[i:i + 1])
             assert torch.equal(old, new)
         assert not torch.allclose(grown(x, torch.eye(3)[2:3]), grown(x, torch.eye(3)[:1]))
+
+
+def test_init_from_starts_every_style_where_the_trained_model_is(photos, paintings, tmp_path):
+    style = load_styles(paintings[:1], max_side=2 * SIZE)[0]
+    trained = train(FeedForwardFamily(style), settings(photos, tmp_path / "ff", steps=3), torch.device("cpu"))
+    source, _, _ = load_checkpoint(trained)
+    styles = load_styles(paintings, max_side=2 * SIZE)
+    x = torch.rand(1, 3, 48, 64)
+    for family in (ConditionalFamily(styles), ArbitraryFamily(styles, crop_size=SIZE)):
+        run = tmp_path / family.name
+        checkpoint = train(family, settings(photos, run, steps=1, lr=1e-12, init_from=str(trained)),
+                           torch.device("cpu"))
+        model, meta, _ = load_checkpoint(checkpoint)
+        assert meta.training["init_from"] == str(trained)
+        with torch.no_grad():
+            expected = source(x)
+            if family.name == "cin":
+                outputs = [model(x, torch.eye(3)[i:i + 1]) for i in range(3)]
+            else:
+                outputs = [model.transformer(x, torch.randn(1, 100)) for _ in range(3)]
+        for output in outputs:  # one (near-zero) step later, every style still starts from the trained one
+            assert torch.allclose(output, expected, atol=1e-4)
+    wrong = settings(photos, tmp_path / "base", steps=1, variant="base", init_from=str(trained))
+    with pytest.raises(RtstyleError, match="is a tiny model"):
+        train(ConditionalFamily(styles), wrong, torch.device("cpu"))
 
 
 def rtstyle(*args) -> subprocess.CompletedProcess:

@@ -116,6 +116,8 @@ def train_command(args: argparse.Namespace) -> None:
     elif args.family == "cin":
         scales = dict(_parse_scale(item) for item in args.style_scale)
         if args.base:
+            if args.init_from:
+                raise RtstyleError("--from keeps the model's own layers; it cannot be combined with --init-from")
             if args.styles or not args.add_style:
                 raise RtstyleError("with --from, name the new paintings with --add-style (not --styles)")
             from rtstyle.models.checkpoint import load_checkpoint
@@ -138,7 +140,7 @@ def train_command(args: argparse.Namespace) -> None:
                              size=args.size, style_size=style_size,
                              batch_size=args.batch_size, steps=args.steps, lr=args.lr, seed=args.seed,
                              checkpoint_every=args.checkpoint_every, workers=args.workers,
-                             vgg_weights=args.vgg_weights, loss=loss)
+                             vgg_weights=args.vgg_weights, init_from=args.init_from, loss=loss)
     if args.stability_weight is not None:
         settings.stability_weight = args.stability_weight
     start = time.perf_counter()

@@ -30,6 +30,7 @@ from .losses import LossConfig, PerceptualLoss
 from .plots import plot_losses, write_sample_grid
 from .stability import stability_loss
 from .vgg import load_vgg16
+from .warm_start import warm_start
 
 # ReReVST-style compound regularization weight. Measured on ../shared/video/bikes.mp4 (see the issue notes): it
 # roughly halves the temporal warping error at a small cost in style loss.
@@ -52,6 +53,7 @@ class TrainSettings:
     checkpoint_every: int = 200
     workers: int | None = None  # data-loading processes (default: none on CPU, up to 8 on GPU)
     vgg_weights: str | None = None
+    init_from: str | None = None  # a trained model of the same variant to start from (see warm_start.py)
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -115,6 +117,9 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
                                f"not {family.name} {settings.variant}")
         family.check_resume(meta)
         model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
+    elif settings.init_from:
+        copied = warm_start(model, settings.variant, settings.init_from)
+        print(f"started from {settings.init_from} ({copied} tensors)")
     cuda = device.type == "cuda"
     model = model.to(device)
     if cuda:

@@ -1,0 +1,63 @@
+"""`--init-from MODEL`: start a new network from a trained one of the same variant and any family.
+
+From scratch, a transform network spends its first hundreds of steps learning to reproduce its input at all; a
+trained one of any family already does, and already paints. So its convolutions are copied as they are, and its norm
+parameters become every style's starting point: each row of a conditional instance norm, or the constant part (the
+bias) of a predicted norm's linear maps, whose weights start at zero so every painting starts from the trained style.
+Only the transformer is copied; an arbitrary-style model's style predictor keeps its own (VGG) start.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rtstyle.errors import RtstyleError
+from rtstyle.models.checkpoint import load_checkpoint
+from rtstyle.models.norms import ConditionalInstanceNorm, InstanceNorm, PredictedInstanceNorm
+
+NORMS = (InstanceNorm, ConditionalInstanceNorm, PredictedInstanceNorm)
+
+
+def transformer_of(model: nn.Module) -> nn.Module:
+    return getattr(model, "transformer", model)  # the arbitrary family wraps it next to its style predictor
+
+
+def norm_start(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A norm's scale and shift (C,): for several styles, their mean."""
+    if isinstance(norm, InstanceNorm):
+        return norm.weight.detach(), norm.bias.detach()
+    if isinstance(norm, ConditionalInstanceNorm):
+        return norm.weight.detach().mean(0), norm.bias.detach().mean(0)
+    return norm.to_gamma.bias.detach(), norm.to_beta.bias.detach()
+
+
+@torch.no_grad()
+def warm_start(model: nn.Module, variant: str, path: str) -> int:
+    """Copy the trained transformer at `path` into `model` (see the module doc); returns the tensors copied."""
+    source, meta, _ = load_checkpoint(path)
+    if meta.variant != variant:
+        raise RtstyleError(f"--init-from: {path} is a {meta.variant} model; this run trains {variant}")
+    target, source = transformer_of(model), dict(transformer_of(source).named_modules())
+    copied = 0
+    for name, module in target.named_modules():
+        other = source.get(name)
+        if other is None:
+            continue
+        if isinstance(module, NORMS) and isinstance(other, NORMS):
+            gamma, beta = norm_start(other)
+            if isinstance(module, InstanceNorm):
+                module.weight.copy_(gamma), module.bias.copy_(beta)
+            elif isinstance(module, ConditionalInstanceNorm):
+                module.weight.copy_(gamma.expand_as(module.weight)), module.bias.copy_(beta.expand_as(module.bias))
+            else:
+                module.to_gamma.bias.copy_(gamma), module.to_beta.bias.copy_(beta)
+            copied += 2
+        elif not isinstance(module, NORMS) and not isinstance(other, NORMS):
+            for key, tensor in module.named_parameters(recurse=False):
+                theirs = getattr(other, key, None)
+                if isinstance(theirs, torch.Tensor) and theirs.shape == tensor.shape:
+                    tensor.copy_(theirs)
+                    copied += 1
+    if copied == 0:
+        raise RtstyleError(f"--init-from: nothing in {path} fits this network")
+    return copied
