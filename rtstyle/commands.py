@@ -180,14 +180,16 @@ def run_command(args: argparse.Namespace) -> None:
                             compose=lambda frame, _: compose(frame, view), max_frames=args.max_frames,
                             progress=not source.live and window is None)
         pipeline_ref.append(pipeline)
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = {sig: signal.signal(sig, _interrupt_handler(pipeline)) for sig in (signal.SIGINT, signal.SIGTERM)}
         interrupted = False
         try:
             stats = pipeline.run()
         except (KeyboardInterrupt, WindowClosed):
             interrupted, stats = True, pipeline.stats
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        interrupted = interrupted or pipeline.interrupted
     finally:
         source.stop()
     backend = stylizer.backend
@@ -197,8 +199,14 @@ def run_command(args: argparse.Namespace) -> None:
         print(f"wrote {output} ({stats.frames_out} frames)")
 
 
-def _raise_interrupt(signum, frame) -> None:  # SIGTERM finalises the output exactly like Ctrl-C
-    raise KeyboardInterrupt
+def _interrupt_handler(pipeline: Pipeline):
+    """Ctrl-C or SIGTERM: the first ends the run cleanly (frames already read are finished and the output file is
+    completed); a second one stops at once (the output is still finalised with what was written)."""
+    def handle(signum, frame) -> None:
+        if pipeline.interrupted:
+            raise KeyboardInterrupt
+        pipeline.interrupt()
+    return handle
 
 
 def stylize_command(args: argparse.Namespace) -> None:

@@ -82,6 +82,7 @@ class Pipeline:
         self.stats = Stats()
         self.paused = threading.Event()
         self._stop = threading.Event()
+        self.interrupted = False  # set by interrupt(): capture ends, frames already read are still finished
         self._inbox: queue.Queue = queue.Queue(maxsize=max(1, queue_size, len(self.workers)))
         self._outbox: queue.Queue = queue.Queue(maxsize=max(1, queue_size, len(self.workers)))
         self._error: BaseException | None = None
@@ -107,7 +108,7 @@ class Pipeline:
     # stages ---------------------------------------------------------------------------------------------------
     def _capture(self) -> None:
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self.interrupted:
                 start = time.perf_counter()
                 frame = self.source.read()
                 if frame is None:
@@ -214,7 +215,7 @@ class Pipeline:
             start = time.perf_counter()
             for sink in self.sinks:
                 sink.write(shown)
-            while self.paused.is_set() and not self._stop.is_set():
+            while self.paused.is_set() and not self._stop.is_set() and not self.interrupted:
                 for sink in self.sinks:  # a paused window still answers keys
                     if hasattr(sink, "poll"):
                         sink.poll(30)
@@ -226,6 +227,11 @@ class Pipeline:
                 bar.update(1, fps=f"{self.stats.fps:.1f}")
             if self.max_frames and self.stats.frames_out >= self.max_frames:
                 return
+
+    def interrupt(self) -> None:
+        """End the run as if the source had ended here: every frame already read is still stylized and written.
+        Safe to call from a signal handler (it only sets a flag the capture loop reads)."""
+        self.interrupted = True
 
     def toggle_pause(self) -> None:
         """Hold the output (a window keeps answering keys); live sources keep dropping meanwhile."""
