@@ -100,18 +100,23 @@ def test_window_shows_frames_and_answers_keys(cin_onnx, shared):
     xvfb = subprocess.Popen([XVFB, display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1)
         env = {**os.environ, "DISPLAY": display}
+        deadline = time.time() + 30  # a loaded machine can take a while to start the X server
+        while subprocess.run([XDOTOOL, "getdisplaygeometry"], env=env, capture_output=True).returncode != 0:
+            assert time.time() < deadline, "Xvfb did not start"
+            time.sleep(0.2)
         process = subprocess.Popen([sys.executable, "-m", "rtstyle", "run", "--source", shared / "video" / "bikes.mp4",
                                     "--realtime", "--model", cin_onnx], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         window = ""
         deadline = time.time() + 60
-        while time.time() < deadline and not window:
+        while time.time() < deadline and not window and process.poll() is None:
             found = subprocess.run([XDOTOOL, "search", "--name", "^rtstyle$"], env=env, capture_output=True, text=True)
             window = found.stdout.split()[0] if found.stdout.split() else ""
             time.sleep(0.3)
-        assert window, "no rtstyle window appeared"
+        if not window:
+            process.kill()
+            pytest.fail(f"no rtstyle window appeared; rtstyle said: {process.communicate()[1].strip()[-500:]}")
         time.sleep(1.5)
         for key in ("n", "s", "q"):  # next style, side by side, quit
             subprocess.run([XDOTOOL, "key", "--window", window, key], env=env, check=True)
