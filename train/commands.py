@@ -140,7 +140,8 @@ def train_command(args: argparse.Namespace) -> None:
                              size=args.size, style_size=style_size,
                              batch_size=args.batch_size, steps=args.steps, lr=args.lr, seed=args.seed,
                              checkpoint_every=args.checkpoint_every, workers=args.workers,
-                             vgg_weights=args.vgg_weights, init_from=args.init_from, loss=loss)
+                             vgg_weights=args.vgg_weights, init_from=args.init_from, precision=args.precision,
+                             loss=loss)
     if args.stability_weight is not None:
         settings.stability_weight = args.stability_weight
     start = time.perf_counter()

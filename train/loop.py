@@ -1,7 +1,8 @@
 """One training loop for all three families. A `Family` says what differs (the model, which parameters learn, the
-style targets and conditioning of each batch, the metadata); the loop does the rest: Adam, mixed precision and
-channels-last on GPU, a deterministic seed, the stability regularizer, a progress line with the loss parts, periodic
-checkpoints with metadata, resume, and a loss-curve and sample-grid PNG written as training goes.
+style targets and conditioning of each batch, the metadata); the loop does the rest: Adam, bf16 mixed precision
+and channels-last where the hardware runs them fast (see `training_precision`), a deterministic seed, the
+stability regularizer, a progress line with the loss parts, periodic checkpoints with metadata, resume, and a
+loss-curve and sample-grid PNG written as training goes.
 
 Outputs in the run folder: model.pt (the checkpoint), losses.png, samples.png.
 """
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from rtstyle.cpu import cpu_model, has_bf16
 from rtstyle.errors import RtstyleError
 from rtstyle.io.images import read_image
 from rtstyle.meta import ModelMeta
@@ -54,7 +56,21 @@ class TrainSettings:
     workers: int | None = None  # data-loading processes (default: none on CPU, up to 8 on GPU)
     vgg_weights: str | None = None
     init_from: str | None = None  # a trained model of the same variant to start from (see warm_start.py)
+    precision: str = "auto"  # "auto", "bf16" or "fp32" (see training_precision)
     loss: LossConfig = field(default_factory=LossConfig)
+
+
+def training_precision(requested: str, device: torch.device) -> str:
+    """"bf16" or "fp32". Auto picks bf16 autocast where the hardware has bf16 matrix units: a CUDA GPU that supports
+    it, or a CPU with AMX-BF16 / AVX512-BF16 (read from the CPU's flags, never assumed), where oneDNN's bf16 kernels
+    make a step ~2.5× faster. Gram matrices, losses and instance-norm statistics stay fp32 either way."""
+    if requested not in ("auto", "bf16", "fp32"):
+        raise RtstyleError(f"unknown precision {requested!r}: use auto, bf16 or fp32")
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if has_bf16() else "fp32"
 
 
 @dataclass
@@ -121,13 +137,14 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
         copied = warm_start(model, settings.variant, settings.init_from)
         print(f"started from {settings.init_from} ({copied} tensors)")
     cuda = device.type == "cuda"
-    model = model.to(device)
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
+    precision = training_precision(settings.precision, device)
+    channels_last = cuda or precision == "bf16"  # oneDNN's and cuDNN's fast convolution layout
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=layout)
     model.train()
 
     loss = settings.loss
-    vgg = load_vgg16(max(loss.layers, key=LAYER_NAMES.index), settings.vgg_weights, device)
+    vgg = load_vgg16(max(loss.layers, key=LAYER_NAMES.index), settings.vgg_weights, device).to(memory_format=layout)
     loss_fn = PerceptualLoss(vgg, loss)
     family.prepare(loss_fn, device)
     optimizer = torch.optim.Adam(family.trainable_parameters(model), lr=settings.lr)
@@ -142,7 +159,8 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
     indices = range(start * settings.batch_size, settings.steps * settings.batch_size)
     loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=indices, num_workers=workers,
                         pin_memory=cuda, persistent_workers=workers > 0)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and torch.cuda.is_bf16_supported())
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    print(f"training on {device} in {precision}" + ("" if cuda else f" ({cpu_model()})"), flush=True)
     history: list[dict] = list(state.get("history", []))
     log_every = max(1, settings.steps // 400)
     sums: dict[str, float] = {}
@@ -154,6 +172,7 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
         meta = family.meta(settings.variant)
         meta.max_size = get_variant(settings.variant).max_side
         meta.training = {**asdict(settings), "family": family.name, "steps": step, "device": str(device),
+                         "precision": precision, "cpu": cpu_model(),
                          "wall_seconds": round(elapsed, 1), "styles": family.style_records()}
         save_checkpoint(checkpoint, model, meta, {"step": step, "optimizer": optimizer.state_dict(),
                                                   "history": history, "seconds": elapsed})
@@ -168,13 +187,12 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
     step = start
     with Progress(total=settings.steps - start, label=f"train {family.name}", unit="step") as bar:
         for content in loader:
+            began = time.perf_counter()
             generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-            content = content.to(device, non_blocking=True)
-            if cuda:
-                content = content.contiguous(memory_format=torch.channels_last)
+            content = content.to(device, non_blocking=True).contiguous(memory_format=layout)
             with amp:
                 cond = family.conditioning(model, content.shape[0], generator, device)
-                output = model(content, cond.cond)
+                output = model(content, cond.cond).float()
                 total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets, cond.style_scale)
                 if settings.stability_weight:
                     stable = settings.stability_weight * stability_loss(model, content, output, cond.cond, generator)
@@ -184,7 +202,8 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
             total.backward()
             optimizer.step()
             step += 1
-            values = {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
+            values = {"total": total.item(), **{k: v.item() for k, v in parts.items()},
+                      "seconds": time.perf_counter() - began}  # this step's wall time, data loading excluded
             if not np.isfinite(values["total"]):
                 raise RtstyleError(f"training diverged at step {step} (loss {values['total']}); lower --lr")
             for key, value in values.items():

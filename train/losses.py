@@ -48,12 +48,16 @@ class LossConfig:
 
 
 def gram_matrix(features: torch.Tensor, shift: float = 0.0) -> torch.Tensor:
-    """(B,C,H,W) → (B,C,C) float32: G = F·Fᵀ / (C·H·W) (Johnson et al. eq. 3), on F + shift (Novak & Nikulin)."""
+    """(B,C,H,W) → (B,C,C) float32: G = F·Fᵀ / (C·H·W) (Johnson et al. eq. 3), on F + shift (Novak & Nikulin).
+    Always computed in float32, also under bf16 autocast: a Gram sums H·W products, beyond bf16's 8-bit mantissa."""
     b, c, h, w = features.shape
-    f = features.float().reshape(b, c, h * w)
-    if shift:
-        f = f + shift
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    with torch.autocast(features.device.type, enabled=False):
+        # (B,H·W,C) without a copy for channels-last features (the fast CPU layout), then Fᵀ·F: the same Gram,
+        # ~1.6× faster there than F·Fᵀ on a (B,C,H·W) copy
+        f = features.float().permute(0, 2, 3, 1).reshape(b, h * w, c)
+        if shift:
+            f = f + shift
+        return torch.bmm(f.transpose(1, 2), f) / (c * h * w)
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,8 @@ def plot_losses(history: list[dict[str, float]], path: str | Path, title: str = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in history[0] if k not in ("scale", "step", x_key) and any(r.get(k, 0) > 0 for r in history)]
+    skip = ("scale", "step", "seconds", x_key)
+    keys = [k for k in history[0] if k not in skip and any(r.get(k, 0) > 0 for r in history)]
     xs = [r[x_key] for r in history] if x_key else list(range(1, len(history) + 1))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     for key in keys:

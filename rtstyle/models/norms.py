@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 EPS = 1e-5
@@ -17,9 +18,13 @@ EPS = 1e-5
 def instance_normalize(x: torch.Tensor) -> torch.Tensor:
     """(B,C,H,W) → zero mean, unit variance per sample and channel, same dtype.
 
-    The statistics are taken in float32: in float16, x² overflows once |x| > 256. Written with plain reductions so the
-    ONNX graph carries the same arithmetic on every backend.
+    The statistics are taken in float32: in float16, x² overflows once |x| > 256. In PyTorch this is the native
+    fused kernel (about twice as fast to train as the reductions, and under bf16 autocast it keeps the statistics in
+    float32); an ONNX export writes plain reductions instead, so the graph carries the same arithmetic on every
+    backend rather than each runtime's own InstanceNormalization.
     """
+    if not torch.onnx.is_in_onnx_export():
+        return F.instance_norm(x, eps=EPS)
     xf = x.float()
     mean = xf.mean(dim=(2, 3), keepdim=True)
     centred = xf - mean

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rtstyle.models.antialiased import AntialiasedNet
+from rtstyle.models.layers import NormFactory
 from rtstyle.models.norms import ConditionalInstanceNorm, InstanceNorm, PredictedInstanceNorm
 from rtstyle.models.predictor import StylePredictor
 from rtstyle.models.transformer import TransformerNet, Variant
@@ -24,6 +26,10 @@ register_variant(Variant(
     "tiny", "real time on a laptop CPU: 4×4 patchify stem, residual blocks at 1/8 resolution, sub-pixel output",
     widths=(16, 48), residual_blocks=3, stem_kernel=4, stem_stride=4, output_kernel=3, output_shuffle=4,
     max_side=8192))
+register_variant(Variant(
+    "fast", "real time on a CPU without a stride grid: blur-pooled 1/2 and 1/4 levels, 5 residual blocks at 1/4, "
+    "bilinear upsampling with skips, full-resolution 3×3 output", widths=(16, 32, 48), residual_blocks=5,
+    body="antialiased", max_side=8192))
 register_variant(Variant(
     "base", "Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 9×9 end convolutions",
     widths=(32, 64, 128), residual_blocks=5))
@@ -42,7 +48,7 @@ class ArbitraryStyleNet(nn.Module):
     def __init__(self, variant: Variant, style_dim: int = 100):
         super().__init__()
         self.predictor = StylePredictor(style_dim)
-        self.transformer = TransformerNet(variant, lambda channels: PredictedInstanceNorm(channels, style_dim))
+        self.transformer = build_body(variant, lambda channels: PredictedInstanceNorm(channels, style_dim))
 
     @property
     def variant(self) -> Variant:
@@ -60,6 +66,14 @@ class ArbitraryStyleNet(nn.Module):
         return strength * embedding + (1.0 - strength) * self.predictor(content)
 
 
+BODIES = {"johnson": TransformerNet, "antialiased": AntialiasedNet}
+
+
+def build_body(variant: Variant, make_norm: NormFactory) -> nn.Module:
+    """The transform network of `variant`, with `make_norm(channels)` as its normalization layer."""
+    return BODIES[variant.body](variant, make_norm)
+
+
 def get_variant(name: str) -> Variant:
     try:
         return VARIANTS[name]
@@ -68,14 +82,14 @@ def get_variant(name: str) -> Variant:
 
 
 def create_model(family: str, variant: str = "base", *, num_styles: int = 1, style_dim: int = 100) -> nn.Module:
-    """Build an untrained model of `family` ("feedforward", "cin", "arbitrary") and `variant` ("tiny", "base")."""
+    """An untrained model of `family` ("feedforward", "cin", "arbitrary") and `variant` ("tiny", "fast", "base")."""
     spec = get_variant(variant)
     if family == "feedforward":
-        return TransformerNet(spec, InstanceNorm)
+        return build_body(spec, InstanceNorm)
     if family == "cin":
         if num_styles < 1:
             raise ValueError("a cin model needs at least one style")
-        return TransformerNet(spec, lambda channels: ConditionalInstanceNorm(channels, num_styles))
+        return build_body(spec, lambda channels: ConditionalInstanceNorm(channels, num_styles))
     if family == "arbitrary":
         return ArbitraryStyleNet(spec, style_dim)
     raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")

@@ -38,6 +38,7 @@ class Variant:
     output_kernel: int = 9
     output_shuffle: int = 1
     padding: str = "reflect"
+    body: str = "johnson"  # "johnson" (TransformerNet, this file) or "antialiased" (antialiased.py)
     max_side: int = 4096  # largest frame side the runtime accepts: beyond it activations outgrow common memory
 
 
