@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
 
 from rtstyle.backends import load_backend  # noqa: E402
-from rtstyle.io.images import read_image, write_image  # noqa: E402
+from rtstyle.images import read_image, write_image  # noqa: E402
 from rtstyle.processing import frames_to_batch  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 

@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 from rtstyle.errors import RtstyleError
+from rtstyle.files import check_output_path
 from rtstyle.formats import FORMATS, format_of
-from rtstyle.io.files import check_output_path
 
 
 def export_command(args: argparse.Namespace) -> None:

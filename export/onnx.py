@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.files import atomic_output
-from rtstyle.io.images import read_image
+from rtstyle.files import atomic_output
+from rtstyle.images import read_image
 from rtstyle.meta import ModelMeta
 from rtstyle.models.checkpoint import load_checkpoint
 from rtstyle.processing import frames_to_batch, resize

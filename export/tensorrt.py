@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.files import atomic_output
+from rtstyle.files import atomic_output
 from rtstyle.meta import ModelMeta, pack_engine
 
 NORM_MODULE = "rtstyle.models.norms."  # class path of the modules whose layers stay fp32

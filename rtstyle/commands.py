@@ -13,10 +13,10 @@ import numpy as np
 
 from rtstyle.backends import backend_class, load_backend
 from rtstyle.errors import RtstyleError
+from rtstyle.files import check_output_path
 from rtstyle.formats import FORMATS, format_of
 from rtstyle.frames import Frame
-from rtstyle.io.files import check_output_path
-from rtstyle.io.images import read_image, write_image
+from rtstyle.images import read_image, write_image
 from rtstyle.io.sinks import draw_lines
 from rtstyle.io.sources import ImageSource, open_source
 from rtstyle.pipeline import Pipeline

@@ -9,7 +9,7 @@ import numpy as np
 
 from rtstyle.commands import ASSETS, View, compose, stylizer_from_args
 from rtstyle.errors import RtstyleError
-from rtstyle.io.images import write_image
+from rtstyle.images import write_image
 from rtstyle.io.sinks import draw_lines
 from rtstyle.io.sources import CameraSource
 from rtstyle.pipeline import Pipeline

@@ -15,7 +15,7 @@ import numpy as np
 
 from rtstyle.backends.base import Backend
 from rtstyle.errors import DeviceOutOfMemory, RtstyleError
-from rtstyle.io.images import IMAGE_SUFFIXES, read_image
+from rtstyle.images import IMAGE_SUFFIXES, read_image
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
 ENCODER_SIDE = 512  # paintings are encoded with their long side at most this

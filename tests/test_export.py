@@ -11,7 +11,7 @@ from rtstyle_export.tensorrt import PRESETS, fp32_node_names, make_profile, pars
 
 from rtstyle.errors import RtstyleError
 from rtstyle.formats import FORMATS, format_of
-from rtstyle.io.images import read_image
+from rtstyle.images import read_image
 from rtstyle.meta import ModelMeta, pack_engine, unpack_engine
 from rtstyle.models.norms import ConditionalInstanceNorm
 from rtstyle.processing import batch_to_frames, frames_to_batch, resize

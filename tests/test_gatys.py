@@ -5,7 +5,7 @@ import torch
 from rtstyle_train.gatys import GatysConfig, quality_vs_gatys, rgb_to_yiq, run_gatys, yiq_to_rgb
 from rtstyle_train.losses import LossConfig
 
-from rtstyle.io.images import read_image
+from rtstyle.images import read_image
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
 

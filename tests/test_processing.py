@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.files import atomic_output, check_output_path
-from rtstyle.io.images import read_image, write_image
+from rtstyle.files import atomic_output, check_output_path
+from rtstyle.images import read_image, write_image
 from rtstyle.processing import batch_to_frames, fit_within, frames_to_batch, resize
 
 

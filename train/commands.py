@@ -10,8 +10,8 @@ from dataclasses import replace
 import torch
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.files import check_output_path
-from rtstyle.io.images import read_image, write_image
+from rtstyle.files import check_output_path
+from rtstyle.images import read_image, write_image
 from rtstyle.models.vgg import LAYER_NAMES
 from rtstyle.processing import batch_to_frames, fit_within, frames_to_batch, resize
 

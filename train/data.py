@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.images import IMAGE_SUFFIXES, read_image
+from rtstyle.images import IMAGE_SUFFIXES, read_image
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
 # Photos of ../shared/photos kept out of the shipped models' training, for the quality reports

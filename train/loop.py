@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from rtstyle.cpu import cpu_model, has_bf16
 from rtstyle.errors import RtstyleError
-from rtstyle.io.images import read_image
+from rtstyle.images import read_image
 from rtstyle.meta import ModelMeta
 from rtstyle.models import get_variant
 from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rtstyle.io.files import atomic_output
+from rtstyle.files import atomic_output
 
 
 def plot_losses(history: list[dict[str, float]], path: str | Path, title: str = "", x_key: str | None = None) -> None:
@@ -43,7 +43,7 @@ def write_sample_grid(path: str | Path, contents, columns: list[tuple[str, objec
     import cv2
     import numpy as np
 
-    from rtstyle.io.images import write_image
+    from rtstyle.images import write_image
     from rtstyle.processing import batch_to_frames
 
     cells = [("content", contents)] + list(columns)[:max_columns]

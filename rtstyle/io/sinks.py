@@ -13,7 +13,7 @@ import numpy as np
 
 from rtstyle.errors import RtstyleError
 from rtstyle.frames import Frame
-from rtstyle.io.images import write_image
+from rtstyle.images import write_image
 
 
 def draw_lines(image: np.ndarray, lines: list[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ import cv2
 
 from rtstyle.errors import RtstyleError
 from rtstyle.frames import Frame, SourceInfo
-from rtstyle.io.images import IMAGE_SUFFIXES, read_image
+from rtstyle.images import IMAGE_SUFFIXES, read_image
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif"}

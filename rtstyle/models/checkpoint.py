@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rtstyle.errors import RtstyleError
-from rtstyle.io.files import atomic_output
+from rtstyle.files import atomic_output
 from rtstyle.meta import ModelMeta
 from rtstyle.models.registry import create_model
 
