@@ -27,7 +27,8 @@ from common import SHARED, machine, markdown_table, median_rate, write_results  
 
 from rtstyle.backends import backend_class  # noqa: E402
 from rtstyle.formats import format_of  # noqa: E402
-from rtstyle.io.video import VideoFileSink, VideoFileSource  # noqa: E402
+from rtstyle.io.video_in import VideoFileSource  # noqa: E402
+from rtstyle.io.video_out import VideoFileSink  # noqa: E402
 from rtstyle.pipeline import Pipeline  # noqa: E402
 from rtstyle.processing import frames_to_batch, resize  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402

@@ -137,7 +137,7 @@ def run_command(args: argparse.Namespace) -> None:
             output = Path(args.output)
             sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
         else:
-            from rtstyle.io.video import VideoFileSink, choose_codec
+            from rtstyle.io.video_out import VideoFileSink, choose_codec
 
             output = check_output_path(args.output, inputs=inputs, overwrite=args.overwrite)
             choose_codec(output.suffix, None)  # an unsupported container fails now, not after the first frame
@@ -146,7 +146,7 @@ def run_command(args: argparse.Namespace) -> None:
         if output is not None and not isinstance(source, ImageSource):
             sinks.append(VideoFileSink(output, source.info, preset=args.preset, crf=args.crf))
         if args.stream:
-            from rtstyle.io.video import StreamSink
+            from rtstyle.io.video_out import StreamSink
 
             sinks.append(StreamSink(args.stream, source.info.fps))
         server = None

@@ -36,7 +36,8 @@ def fresh_folder(base: Path) -> Path:
 
 
 def demo_command(args: argparse.Namespace) -> None:
-    from rtstyle.io.video import VideoFileSink, VideoFileSource
+    from rtstyle.io.video_in import VideoFileSource
+    from rtstyle.io.video_out import VideoFileSink
 
     stylizer = stylizer_from_args(args)
     folder = fresh_folder(Path(args.out))

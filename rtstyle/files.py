@@ -39,14 +39,20 @@ def _can_write(folder: Path) -> bool:
         return False
 
 
+def partial_path(path: str | Path) -> Path:
+    """Where `path` is written until it is complete: a hidden name beside it, with the same suffix (so encoders pick
+    the format) and this process's id (so two runs never share one)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, so encoders pick the format); rename it to `path` when the
     block completes, delete it when the block raises."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    tmp = partial_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        os.replace(tmp, Path(path))
     finally:
         tmp.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from rtstyle.frames import Frame
-from rtstyle.io.sources import Source
+from rtstyle.io.base import Source
 from rtstyle.progress import Progress
 
 SENTINEL = None

@@ -9,7 +9,8 @@ import pytest
 from helpers import make_clip, probe
 
 from rtstyle.backends import load_backend
-from rtstyle.io.video import VideoFileSink, VideoFileSource
+from rtstyle.io.video_in import VideoFileSource
+from rtstyle.io.video_out import VideoFileSink
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
 

@@ -21,7 +21,7 @@ from rtstyle.backends import load_backend
 from rtstyle.errors import DeviceOutOfMemory
 from rtstyle.frames import Frame
 from rtstyle.io.mjpeg import MjpegServer
-from rtstyle.io.video import VideoFileSource
+from rtstyle.io.video_in import VideoFileSource
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
 

@@ -10,7 +10,7 @@ from helpers import make_clip
 
 from rtstyle.errors import RtstyleError
 from rtstyle.io.sources import CameraSource, ImageSource, open_source
-from rtstyle.io.video import StreamSource, VideoFileSource
+from rtstyle.io.video_in import StreamSource, VideoFileSource
 
 
 @pytest.fixture

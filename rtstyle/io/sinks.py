@@ -1,4 +1,4 @@
-"""Where stylized frames go, besides files and streams (rtstyle.io.video) and HTTP (rtstyle.io.mjpeg): an OpenCV
+"""Where stylized frames go, besides files and streams (rtstyle.io.video_out) and HTTP (rtstyle.io.mjpeg): an OpenCV
 window with hotkeys, a virtual camera, and image files. Every sink has `write(frame)`, sets itself up from the first
 frame, and `close()`s by finalising its output."""
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""Where frames come from: a camera, a video file, a network stream, an image or a folder of images.
-
-Every source has `start()`, `read() -> Frame | None` (None: the end) and `stop()`, and says whether it is `live`:
-the pipeline keeps only the newest frame of a live source (never behind real time) and every frame of the others.
+"""Where frames come from: a camera, an image or a folder of images here; video files and streams in
+rtstyle.io.video_in. `open_source` picks one from what the user typed. Every source is a `Source` (rtstyle.io.base).
 """
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -14,46 +11,10 @@ import cv2
 from rtstyle.errors import RtstyleError
 from rtstyle.frames import Frame, SourceInfo
 from rtstyle.images import IMAGE_SUFFIXES, read_image
+from rtstyle.io.base import Source
+from rtstyle.io.video_in import StreamSource, VideoFileSource
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif"}
-
-
-class Source:
-    """`read()` and `stop()` may be called from different threads: a read in progress finishes before `stop()`
-    releases the device or file (closing a decoder mid-frame crashes it), and every read after `stop()` gives None.
-    Subclasses implement `_read()` and `_release()`; waits inside `_read()` use `self._stopped`."""
-
-    live = False
-    info: SourceInfo
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-
-    def start(self) -> Source:
-        return self
-
-    def read(self) -> Frame | None:
-        with self._lock:
-            return None if self._stopped.is_set() else self._read()
-
-    def stop(self) -> None:
-        self._stopped.set()  # first, so a waiting read wakes up and lets go of the lock
-        with self._lock:
-            self._release()
-
-    def _read(self) -> Frame | None:
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        pass
-
-    def __enter__(self) -> Source:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class CameraSource(Source):
@@ -134,8 +95,6 @@ def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime:
                 loop: bool = False) -> Source:
     """A camera index ("0"), a stream URL, a video file (played as live with `realtime`, endlessly with `loop`), an
     image or a folder of images."""
-    from rtstyle.io.video import StreamSource, VideoFileSource
-
     if spec.isdigit():
         return CameraSource(int(spec), *(camera_size or (None, None)))
     if spec.lower().startswith(STREAM_SCHEMES):

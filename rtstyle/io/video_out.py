@@ -1,7 +1,5 @@
-"""Video files and network streams through PyAV (FFmpeg): decoding with timestamps, encoding with the input's codec
-and frame rate, the input's audio track copied into the output, and streams that reconnect.
-
-PyAV is imported when a video is opened; without it only cameras, images, windows and the HTTP server work.
+"""Video output through PyAV (FFmpeg): a file with the input's frame rate, its codec where the container takes it,
+and its audio copied in; and a live network stream.
 """
 from __future__ import annotations
 
@@ -15,175 +13,9 @@ import cv2
 import numpy as np
 
 from rtstyle.errors import RtstyleError
+from rtstyle.files import partial_path
 from rtstyle.frames import Frame, SourceInfo
-from rtstyle.io.sources import Source
-from rtstyle.processing import resize
-
-
-def _av():
-    try:
-        import av
-    except ImportError:
-        raise RtstyleError("video files and streams need PyAV: pip install 'rtstyle[video]'") from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter; our errors say what went wrong
-    return av
-
-
-class _DecodedSource(Source):
-    """What the PyAV sources share: the container to close, and frames kept at the first frame's size."""
-
-    info: SourceInfo
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._container = None
-        self._index = 0
-        self.resized = 0  # frames scaled back to the first frame's size
-
-    def _frame(self, image: np.ndarray, pts: float | None) -> Frame:
-        if image.shape[:2] != (self.info.height, self.info.width):
-            image = resize(image, self.info.height, self.info.width)
-            self.resized += 1
-        frame = Frame(image, self._index, pts, time.perf_counter())
-        self._index += 1
-        return frame
-
-    def _release(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
-
-
-class VideoFileSource(_DecodedSource):
-    """Every frame of a video file, in order, with its timestamp. Frames that change size mid-stream are scaled to
-    the first frame's size so downstream sizes never change. With `realtime`, the file plays as a live source: frames
-    are released at their timestamps and the pipeline drops what it cannot keep up with (rehearse a live setup)."""
-
-    def __init__(self, path: str | Path, realtime: bool = False, loop: bool = False):
-        super().__init__()
-        av = _av()
-        self.path = Path(path)
-        self.live = realtime
-        self.loop = loop  # start again at the end, timestamps continuing (background loops, soak tests)
-        try:
-            with av.open(str(self.path)) as probe:
-                if not probe.streams.video:
-                    raise RtstyleError(f"no video stream in {self.path}")
-                stream = probe.streams.video[0]
-                fps = float(stream.average_rate or stream.guessed_rate or 0) or None
-                count = stream.frames or (round(float(probe.duration) / 1e6 * fps) if probe.duration and fps else None)
-                self.info = SourceInfo(stream.width, stream.height, fps, count, stream.codec_context.name,
-                                       str(self.path), bool(probe.streams.audio))
-        except RtstyleError:
-            raise
-        except Exception:
-            raise RtstyleError(f"not a readable video: {self.path}") from None
-        if not self.info.width or not self.info.height:
-            raise RtstyleError(f"not a readable video (no picture size): {self.path}")
-
-    def start(self) -> VideoFileSource:
-        av = _av()
-        self._container = av.open(str(self.path))
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self._decoded = self._container.decode(stream)
-        self._clock: float | None = None
-        self._offset = 0.0  # added to timestamps after each loop
-        self._last_time = 0.0
-        return self
-
-    def _read(self) -> Frame | None:
-        try:
-            decoded = next(self._decoded)
-        except StopIteration:
-            if not self.loop or self._index == 0:
-                return None
-            self._container.seek(0)
-            self._decoded = self._container.decode(self._container.streams.video[0])
-            self._offset = self._last_time + 1.0 / (self.info.fps or 25.0)
-            return self._read()
-        except Exception:  # damaged data: what decoded so far is kept, the rest ends the stream
-            if self._index == 0:
-                raise RtstyleError(f"not a readable video (no frame decodes): {self.path}") from None
-            return None
-        moment = None if decoded.time is None else decoded.time + self._offset
-        if moment is not None:
-            self._last_time = moment
-        if self.live and moment is not None:  # wait for the frame's moment on the wall clock
-            if self._clock is None:
-                self._clock = time.perf_counter() - moment
-            if self._stopped.wait(max(0.0, self._clock + moment - time.perf_counter())):
-                return None
-        return self._frame(decoded.to_ndarray(format="bgr24"), moment)
-
-
-class StreamSource(_DecodedSource):
-    """A network stream (rtsp, rtmp, http, udp, srt…). When it drops, it is reopened with exponential backoff
-    (0.5 s doubling to 8 s) until `stop()`; `reconnects` counts the reopenings."""
-
-    live = True
-
-    def __init__(self, url: str, timeout: float = 5.0):
-        super().__init__()
-        self.url, self.timeout = url, timeout
-        self.reconnects = 0
-        self.reconnecting = False
-
-    def _open(self):
-        av = _av()
-        options = {"timeout": str(int(self.timeout * 1e6))}
-        if self.url.startswith("rtsp"):
-            options["rtsp_transport"] = "tcp"
-        container = av.open(self.url, options=options, timeout=self.timeout)
-        if not container.streams.video:
-            container.close()
-            raise RtstyleError(f"no video in stream {self.url}")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        return container, container.decode(stream)
-
-    def start(self) -> StreamSource:
-        try:
-            self._container, self._decoded = self._open()
-        except RtstyleError:
-            raise
-        except Exception as exc:
-            raise RtstyleError(f"cannot open stream {self.url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-        first = self._next_image()
-        if first is None:
-            raise RtstyleError(f"stream {self.url} opened but gives no frames")
-        self._first = first
-        self.info = SourceInfo(first.shape[1], first.shape[0], None, None, None, None, False)
-        return self
-
-    def _next_image(self) -> np.ndarray | None:
-        try:
-            return next(self._decoded).to_ndarray(format="bgr24")
-        except Exception:  # StopIteration or a network error: the stream dropped
-            return None
-
-    def _read(self) -> Frame | None:
-        image, self._first = (self._first, None) if self._first is not None else (self._next_image(), None)
-        delay = 0.5
-        self.reconnecting = image is None
-        while image is None:
-            if self._container is not None:
-                self._container.close()
-                self._container = None
-            if self._stopped.wait(delay):
-                return None
-            delay = min(delay * 2, 8.0)
-            try:
-                self._container, self._decoded = self._open()
-                self.reconnects += 1
-                image = self._next_image()
-            except Exception:
-                continue
-        self.reconnecting = False
-        return self._frame(image, None)
-
-
-# --- output -----------------------------------------------------------------------------------------------------
+from rtstyle.io.pyav import load_av
 
 CONTAINER_CODECS = {  # encoders a container takes, best first; the input's codec is kept when it is listed
     ".mp4": ("h264", "hevc", "mpeg4"), ".m4v": ("h264", "hevc", "mpeg4"), ".mov": ("h264", "hevc", "mpeg4", "mjpeg"),
@@ -194,6 +26,7 @@ ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "vp8": "l
 
 
 def choose_codec(suffix: str, input_codec: str | None) -> str:
+    """The codec to write a `suffix` file with: the input's where the container takes it, else its best."""
     choices = CONTAINER_CODECS.get(suffix.lower())
     if choices is None:
         raise RtstyleError(f"unsupported video format {suffix or '(none)'}: use {', '.join(CONTAINER_CODECS)}")
@@ -205,7 +38,7 @@ class VideoEncoder:
 
     def __init__(self, container, codec: str, width: int, height: int, fps: float, realtime: bool = False,
                  preset: str = "ultrafast", crf: int = 20):
-        av = _av()
+        av = load_av("video files")
         self.rate = Fraction(fps).limit_denominator(1001)
         self.stream = container.add_stream(ENCODERS.get(codec, codec), rate=self.rate)
         self.stream.width, self.stream.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
@@ -255,13 +88,13 @@ class VideoFileSink:
         self.like = like or SourceInfo(0, 0)
         self.fps = fps or self.like.fps or 30.0
         self.codec = choose_codec(self.path.suffix, self.like.codec)
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self._tmp = partial_path(self.path)
         self._encoder: VideoEncoder | None = None
         self.frames = 0
 
     def write(self, frame: Frame) -> None:
         if self._encoder is None:
-            av = _av()
+            av = load_av("video files")
             height, width = frame.image.shape[:2]
             self._container = av.open(str(self._tmp), "w")
             self._encoder = VideoEncoder(self._container, self.codec, width, height, self.fps,
@@ -291,7 +124,7 @@ class VideoFileSink:
 def add_audio(video_path: Path, audio_source: str, output: Path) -> None:
     """Mux `video_path`'s video with `audio_source`'s first audio track (cut at the video's end) into `output`,
     interleaved by time. The audio is copied as is, or re-encoded to AAC if the output container refuses it."""
-    av = _av()
+    av = load_av("video files")
     with av.open(str(video_path)) as video_in, av.open(audio_source) as audio_in:
         video_stream = video_in.streams.video[0]
         audio_stream = audio_in.streams.audio[0]
@@ -352,7 +185,7 @@ class StreamSink:
 
     def write(self, frame: Frame) -> None:
         if self._encoder is None:
-            av = _av()
+            av = load_av("network streams")
             try:
                 self._container = av.open(self.url, "w", format=self.format)
             except Exception as exc:
@@ -370,3 +203,4 @@ class StreamSink:
                 encoder.flush()
             finally:
                 self._container.close()
+
