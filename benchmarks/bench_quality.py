@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
 
-from rtstyle.backends import load_backend  # noqa: E402
 from rtstyle.images import read_image, write_image  # noqa: E402
 from rtstyle.io.sinks import draw_lines  # noqa: E402
+from rtstyle.model import open_model  # noqa: E402
 from rtstyle.processing import fit_within, frames_to_batch, resize  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 
@@ -61,8 +61,8 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
     from rtstyle_train.gatys import GatysConfig, quality_vs_gatys
     from rtstyle_train.losses import LossConfig
 
-    with load_backend(path, "cpu") as backend:
-        stylizer = Stylizer(backend, model_path=path)
+    with open_model(path, "onnxrt" if path.suffix == ".onnx" else "auto", "cpu") as model:
+        stylizer = Stylizer(model)
         meta = stylizer.meta
         if meta.family == "arbitrary":
             stylizer.set_style(str(SHARED / "styles"))  # every painting; held-out ones are marked in the table
@@ -121,8 +121,8 @@ def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = Fa
             y = session.run(None, {"image": frames_to_batch([padded]), "style_weights": weights})[0]
             out.append(np.clip(y[0].transpose(1, 2, 0)[:h, :w, ::-1] * 255 + 0.5, 0, 255).astype(np.uint8))
         return out
-    with load_backend(path, "cpu") as backend:
-        stylizer = Stylizer(backend, model_path=path)
+    with open_model(path, "onnxrt" if path.suffix == ".onnx" else "auto", "cpu") as model:
+        stylizer = Stylizer(model)
         if stylizer.meta.family == "arbitrary":
             stylizer.set_style(str(SHARED / "styles" / f"{WARP_STYLE}.jpg"))
         elif WARP_STYLE in stylizer.meta.style_names:

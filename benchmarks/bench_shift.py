@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
 
-from rtstyle.backends import load_backend  # noqa: E402
 from rtstyle.images import read_image, write_image  # noqa: E402
+from rtstyle.model import open_model  # noqa: E402
 from rtstyle.processing import frames_to_batch  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 
@@ -81,8 +81,8 @@ def grid_peaks(output: np.ndarray) -> tuple[dict[int, float], np.ndarray]:
 
 def our_stylizers(path: Path, styles: int):
     """(label, stylize) for up to `styles` styles of one of our model files."""
-    backend = load_backend(path, "cpu").load()
-    stylizer = Stylizer(backend, model_path=path)
+    model = open_model(path, "onnxrt" if path.suffix == ".onnx" else "auto", "cpu")
+    stylizer = Stylizer(model)
     if stylizer.meta.family == "arbitrary":
         stylizer.set_style(str(SHARED / "styles"))
     for index in range(min(styles, len(stylizer.styles))):
@@ -90,7 +90,7 @@ def our_stylizers(path: Path, styles: int):
             stylizer.current = index
             return stylizer([frame])[0]
         yield stylizer.styles[index].label, stylize
-    backend.close()
+    model.close()
 
 
 def peer_stylizers(styles: int):

@@ -25,10 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, machine, markdown_table, median_rate, write_results  # noqa: E402
 
-from rtstyle.backends import backend_class  # noqa: E402
+from rtstyle.cpu import has_bf16  # noqa: E402
 from rtstyle.formats import format_of  # noqa: E402
 from rtstyle.io.video_in import VideoFileSource  # noqa: E402
 from rtstyle.io.video_out import VideoFileSink  # noqa: E402
+from rtstyle.model import open_model  # noqa: E402
 from rtstyle.pipeline import Pipeline  # noqa: E402
 from rtstyle.processing import frames_to_batch, resize  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
@@ -37,20 +38,24 @@ SIZES = {"640x480": (480, 640), "1280x720": (720, 1280), "1920x1080": (1080, 192
 ASSET_MODELS = Path(__file__).resolve().parents[1] / "rtstyle" / "assets" / "models"
 
 
-def devices_for(path: Path) -> list[str]:
-    """Every backend device that can run this file here."""
+def configurations(path: Path) -> list[tuple[str, str, str]]:
+    """Every (backend, device, precision) that can run this file here."""
     fmt = format_of(path).name
     if fmt == "tensorrt":
-        return ["cuda"] if importlib.util.find_spec("tensorrt") else []
+        return [("tensorrt", "cuda", "auto")] if importlib.util.find_spec("tensorrt") else []
     if fmt == "torch":
         import torch
 
-        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        return [("torch", "cpu", "fp32")] + ([("torch", "cuda", "fp16")] if torch.cuda.is_available() else [])
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    return ["cpu"] + [d for d, p in (("cuda", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider"))
-                      if p in available]
+    configs = [("onnxrt", "cpu", "auto")]
+    configs += [("onnxrt", d, "auto") for d, p in (("cuda", "CUDAExecutionProvider"),
+                                                   ("tensorrt", "TensorrtExecutionProvider")) if p in available]
+    if importlib.util.find_spec("openvino"):
+        configs += [("openvino", "cpu", "fp32")] + ([("openvino", "cpu", "bf16")] if has_bf16() else [])
+    return configs
 
 
 def make_clip(size: tuple[int, int], frames: int, folder: Path) -> Path:
@@ -89,7 +94,7 @@ def native_vtest(stylizer: Stylizer, backend, device: str, path: Path, args, fol
     for batch in sorted({1, args.batch}):
         e2e = end_to_end(stylizer, clip, batch, folder)
         rows.append({"model": path.name, "family": stylizer.meta.family, "variant": stylizer.meta.variant,
-                     "backend": f"{backend.name} {device}", "size": "768x576 vtest.avi (795 frames)",
+                     "backend": backend.describe(), "size": "768x576 vtest.avi (795 frames)",
                      "batch": batch, "pure_fps": pure, "parallel_fps": parallel, "e2e_fps": e2e,
                      "e2e_vs_pure": 100 * e2e / pure})
         print(rows[-1], flush=True)
@@ -132,9 +137,11 @@ def parallel_rate(stylizer: Stylizer, tensor: np.ndarray, cond, args) -> float |
     return sum(rates)
 
 
-def bench_model(path: Path, device: str, sizes: dict, args, folder: Path) -> list[dict]:
-    backend = backend_class(format_of(path).backend)(path, device=device).load()
-    stylizer = Stylizer(backend, model_path=path)
+def bench_model(path: Path, config: tuple[str, str, str], sizes: dict, args, folder: Path) -> list[dict]:
+    backend_name, device, precision = config
+    model = open_model(path, backend_name, device, precision)
+    backend = model.frames
+    stylizer = Stylizer(model)
     if stylizer.meta.family == "arbitrary":
         stylizer.set_style(str(SHARED / "styles" / "starry_night.jpg"))
     cond = stylizer.style.cond
@@ -145,8 +152,7 @@ def bench_model(path: Path, device: str, sizes: dict, args, folder: Path) -> lis
         tensor = frames_to_batch([frame])
         pure = median_rate(lambda t=tensor: (backend.infer_tensor(t, cond), 1)[1], args.repeats, args.seconds)
         row = {"model": path.name, "family": stylizer.meta.family, "variant": stylizer.meta.variant,
-               "backend": f"{backend.name} {device}" + (f" ({backend.providers[0]})" if getattr(backend, "providers",
-                                                                                                 None) else ""),
+               "backend": backend.describe() + ("" if device == "cpu" else f" {device}"),
                "size": label, "pure_fps": pure}
         if pure < args.min_fps:  # far from video rates here: the network alone says enough
             print(f"{path.name} {device} {label}: {pure:.2f} fps pure; no further measurements", flush=True)
@@ -166,7 +172,7 @@ def bench_model(path: Path, device: str, sizes: dict, args, folder: Path) -> lis
               flush=True)
     if args.vtest and stylizer.meta.variant == "tiny":
         rows += native_vtest(stylizer, backend, device, path, args, folder)
-    backend.close()
+    model.close()
     return rows
 
 
@@ -214,17 +220,23 @@ def main() -> None:
     rows = [] if args.no_peer else bench_peer(sizes, args)
     with tempfile.TemporaryDirectory() as tmp:
         for path in models:
-            for device in devices_for(path):
-                rows += bench_model(path, device, sizes, args, Path(tmp))
+            for config in configurations(path):
+                rows += bench_model(path, config, sizes, args, Path(tmp))
     peer = {r["size"]: r["pure_fps"] for r in rows if r["variant"] == "peer"}
+    onnxrt = {(r["model"], r["size"], r.get("batch")): r["pure_fps"] for r in rows
+              if r["backend"].startswith("onnxrt (CPU")}
     for row in rows:
-        if row["variant"] != "peer" and row["size"] in peer and row["backend"].startswith("onnxrt cpu"):
+        if row["variant"] != "peer" and row["size"] in peer and "cuda" not in row["backend"]:
             row["vs_peer"] = row["pure_fps"] / peer[row["size"]]
+        base = onnxrt.get((row["model"], row["size"], row.get("batch")))
+        if base and row["variant"] != "peer":
+            row["vs_onnxrt"] = row["pure_fps"] / base
     table = markdown_table(rows, [("model", "model"), ("variant", "variant"), ("backend", "backend"),
                                   ("size", "size"), ("batch", "batch"), ("pure_fps", "pure fps"),
                                   ("parallel_fps", "pure, 1-thread sessions side by side fps"),
                                   ("converted_fps", "with uint8 conversion fps"), ("e2e_fps", "end-to-end fps"),
-                                  ("e2e_vs_pure", "e2e / pure %"), ("vs_peer", "× peer")])
+                                  ("e2e_vs_pure", "e2e / pure %"), ("vs_onnxrt", "× ONNX Runtime"),
+                                  ("vs_peer", "× peer")])
     payload = {"machine": machine(), "seconds": time.perf_counter() - started, "rows": rows,
                "command": " ".join(["python", "benchmarks/bench_speed.py", *sys.argv[1:]])}
     json_path, md_path = write_results(args.name, payload, table)

@@ -28,15 +28,14 @@ from torch import nn
 
 from rtstyle.errors import RtstyleError
 from rtstyle.files import atomic_output
+from rtstyle.formats import component_path
 from rtstyle.images import read_image
-from rtstyle.meta import ModelMeta
+from rtstyle.meta import ONNX_META_KEY, PARITY_TOLERANCE, ModelMeta, components_of
 from rtstyle.models.checkpoint import load_checkpoint
 from rtstyle.processing import frames_to_batch, resize
 
-TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
 CHECK_SIZES = ((192, 256), (250, 333))  # (height, width): one even, one odd
 SAMPLE_IMAGE = importlib.resources.files("rtstyle") / "assets" / "sample.jpg"
-META_KEY = "rtstyle"
 OPSET = 18
 
 
@@ -59,17 +58,12 @@ class ExportReport:
 
 
 def components(model: nn.Module, meta: ModelMeta) -> list[Component]:
-    if meta.family == "arbitrary":
-        return [Component("encoder", model.predictor, ("image",), "style"),
-                Component("stylizer", model.transformer, ("image", "style"), "output")]
-    inputs = ("image", "style") if meta.family == "cin" else ("image",)
-    return [Component("model", model, inputs, "output")]
-
-
-def output_path(base: Path, component: str, precision: str) -> Path:
-    """model.onnx → model.onnx | model.fp16.onnx | model.encoder.onnx | model.stylizer.fp16.onnx …"""
-    parts = [base.stem] + ([component] if component != "model" else []) + ([precision] if precision != "fp32" else [])
-    return base.with_name(".".join(parts) + ".onnx")
+    """What to export, in `components_of(meta.family)`'s order."""
+    parts = {"encoder": lambda: Component("encoder", model.predictor, ("image",), "style"),
+             "stylizer": lambda: Component("stylizer", model.transformer, ("image", "style"), "output"),
+             "model": lambda: Component("model", model, ("image", "style") if meta.style_dim else ("image",),
+                                        "output")}
+    return [parts[name]() for name in components_of(meta.family)]
 
 
 def export_onnx(checkpoint: str | Path, output: str | Path | None = None, precisions: tuple[str, ...] = ("fp32",),
@@ -82,10 +76,10 @@ def export_onnx(checkpoint: str | Path, output: str | Path | None = None, precis
     cases = check_cases(model, meta)
     reports = []
     for precision in precisions:
-        if precision not in TOLERANCE:
+        if precision not in ("fp32", "fp16"):
             raise RtstyleError(f"unknown precision {precision!r}: use fp32 or fp16")
         for part in components(model, meta):
-            path = output_path(base, part.name, precision)
+            path = component_path(base, part.name, precision)
             log(f"exporting {path.name} ({meta.family} {meta.variant} {part.name}, {precision})…")
             start = time.perf_counter()
             part_meta = replace(meta, component=part.name, precision=precision)
@@ -95,7 +89,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path | None = None, precis
             seconds = time.perf_counter() - start
             reports.append(ExportReport(path, part.name, precision, seconds, path.stat().st_size, errors))
             log(f"  {path} {path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s; max abs error vs PyTorch "
-                f"{max(errors.values()):.2e} (limit {TOLERANCE[precision]:.0e})")
+                f"{max(errors.values()):.2e} (limit {PARITY_TOLERANCE[precision]:.0e})")
     return reports
 
 
@@ -145,7 +139,7 @@ def export_component(part: Component, meta: ModelMeta, path: Path) -> None:
         for key, value in kept:
             node.metadata_props.add(key=key, value=value)
     entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, meta.to_json()
+    entry.key, entry.value = ONNX_META_KEY, meta.to_json()
     proto.producer_name = "rtstyle"
     proto.doc_string = f"rtstyle {meta.family} {meta.variant} {meta.component} ({meta.precision})"
     onnx.save(proto, str(path))
@@ -197,8 +191,8 @@ def check_export(path: Path, part: Component, precision: str, cases: list[tuple[
                                f"PyTorch {expected.shape}")
         errors[name] = float(np.abs(got - expected).max())
     worst = max(errors, key=errors.get)
-    if not errors[worst] < TOLERANCE[precision]:  # also catches NaN
+    if not errors[worst] < PARITY_TOLERANCE[precision]:  # also catches NaN
         raise RtstyleError(f"export check failed: {part.name} {precision} max abs error {errors[worst]:.3g} on "
-                           f"{worst} exceeds {TOLERANCE[precision]:g} (all: "
+                           f"{worst} exceeds {PARITY_TOLERANCE[precision]:g} (all: "
                            + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()) + ")")
     return errors

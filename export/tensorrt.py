@@ -18,12 +18,11 @@ import numpy as np
 
 from rtstyle.errors import RtstyleError
 from rtstyle.files import atomic_output
-from rtstyle.meta import ModelMeta, pack_engine
+from rtstyle.meta import ONNX_META_KEY, PARITY_TOLERANCE, ModelMeta, meta_from_onnx, pack_engine
 
 NORM_MODULE = "rtstyle.models.norms."  # class path of the modules whose layers stay fp32
 PRESETS = {"240p": (240, 426), "360p": (360, 640), "480p": (480, 854), "540p": (540, 960), "720p": (720, 1280),
            "1080p": (1080, 1920), "1440p": (1440, 2560), "2160p": (2160, 3840), "4k": (2160, 3840)}
-TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -77,7 +76,8 @@ def fp32_node_names(onnx_model) -> set[str]:
     return names
 
 
-def read_onnx_meta(path: Path) -> tuple[object, ModelMeta]:
+def load_onnx(path: Path) -> tuple[object, ModelMeta]:
+    """The ONNX model proto and its rtstyle metadata."""
     import onnx
 
     if not path.is_file():
@@ -87,9 +87,7 @@ def read_onnx_meta(path: Path) -> tuple[object, ModelMeta]:
     except Exception:
         raise RtstyleError(f"not an ONNX model (unreadable or truncated): {path}") from None
     props = {p.key: p.value for p in model.metadata_props}
-    if "rtstyle" not in props:
-        raise RtstyleError(f"{path} has no rtstyle metadata: export it with `rtstyle export`")
-    return model, ModelMeta.from_json(props["rtstyle"], str(path))
+    return model, meta_from_onnx(props.get(ONNX_META_KEY), str(path))
 
 
 @dataclass
@@ -107,7 +105,7 @@ def build_engine(onnx_path: str | Path, output: str | Path | None = None, sizes:
                  precision: str = "fp16", max_batch: int = 4, timing_cache: str | Path | None = None,
                  workspace_gb: float = 4.0, log: Callable[[str], None] = print) -> EngineReport:
     onnx_path = Path(onnx_path)
-    onnx_model, meta = read_onnx_meta(onnx_path)
+    onnx_model, meta = load_onnx(onnx_path)
     if meta.component == "encoder":
         raise RtstyleError("build engines for the stylizer; the encoder runs once per style change (use its ONNX)")
     output = Path(output) if output else onnx_path.with_suffix(".engine")
@@ -169,7 +167,7 @@ def build_engine(onnx_path: str | Path, output: str | Path | None = None, sizes:
         errors = check_engine(tmp, onnx_path, meta, profile, precision)
     seconds = time.perf_counter() - start
     log(f"  {output} {output.stat().st_size / 1e6:.1f} MB in {seconds:.0f} s; max abs error vs onnxruntime "
-        f"{max(errors.values()):.2e} (limit {TOLERANCE[precision]:.0e})")
+        f"{max(errors.values()):.2e} (limit {PARITY_TOLERANCE[precision]:.0e})")
     return EngineReport(output, seconds, output.stat().st_size, precision, profile, errors, trt.__version__)
 
 
@@ -199,7 +197,7 @@ def check_engine(engine_path: Path, onnx_path: Path, meta: ModelMeta, profile: P
             got = backend.infer_tensor(image, cond)
             errors[f"{label} {width}x{height}"] = float(np.abs(got - expected).max())
     worst = max(errors, key=errors.get)
-    if not errors[worst] < TOLERANCE[precision]:
+    if not errors[worst] < PARITY_TOLERANCE[precision]:
         raise RtstyleError(f"engine check failed: max abs error {errors[worst]:.3g} at {worst} exceeds "
-                           f"{TOLERANCE[precision]:g}")
+                           f"{PARITY_TOLERANCE[precision]:g}")
     return errors

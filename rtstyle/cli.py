@@ -44,10 +44,16 @@ def _lazy(module: str, function: str, needs: str = "") -> Callable[[argparse.Nam
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE_OR_NAME", help="model file (.onnx, .engine or .pt) or a shipped model: "
                                                            "cin-tiny (default; CPU), cin-base (GPU), arbitrary")
-    p.add_argument("--backend", default="auto", choices=["auto", "onnxrt", "tensorrt", "torch"],
-                   help="inference backend (default auto: from the model file; TensorRT > ONNX Runtime CUDA > CPU)")
+    from rtstyle.formats import BACKENDS
+
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
+                   help="inference backend (default auto: a TensorRT engine beside the model on a GPU; OpenVINO on "
+                        "CPUs with bf16 units when installed; ONNX Runtime otherwise)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or tensorrt (ONNX Runtime's TensorRT "
                                                     "provider) (default auto)")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32", "fp16"],
+                   help="what the backend computes in, where it has a choice (default auto: bf16 with OpenVINO on "
+                        "CPUs that have bf16 units, fp16 for PyTorch on CUDA, else what the file holds)")
 
 
 def _style_options(p: argparse.ArgumentParser) -> None:

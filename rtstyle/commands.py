@@ -2,131 +2,40 @@
 from __future__ import annotations
 
 import argparse
-import importlib.resources
-import importlib.util
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rtstyle.backends import backend_class, load_backend
 from rtstyle.errors import RtstyleError
 from rtstyle.files import check_output_path
-from rtstyle.formats import FORMATS, format_of
-from rtstyle.frames import Frame
 from rtstyle.images import read_image, write_image
 from rtstyle.io.sinks import draw_lines
 from rtstyle.io.sources import ImageSource, open_source
+from rtstyle.live import HOTKEYS, View, compose, key_handler
+from rtstyle.model import ASSETS, open_model
 from rtstyle.pipeline import Pipeline
 from rtstyle.processing import fit_within, resize
 from rtstyle.stylizer import Stylizer
 
-ASSETS = importlib.resources.files("rtstyle") / "assets"
-DEFAULT_MODEL = "cin-tiny"  # shipped in rtstyle/assets/models/: real time on a laptop CPU
-HOTKEYS = "keys: n/p next/previous style, +/- strength, c colours, s side by side, i stats, space pause, q quit"
 
-
-def shipped_models() -> dict[str, Path]:
-    """The models installed with rtstyle, by name (cin-tiny, cin-base, arbitrary…): their stylizer files."""
-    folder = Path(str(ASSETS / "models"))
-    files = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
-    return {p.name.split(".")[0]: p for p in files if ".encoder" not in p.name and ".fp16" not in p.name}
-
-
-def resolve_model(model: str | None) -> Path:
-    """A model file, or the name of a shipped model, or (None) the shipped default."""
-    shipped = shipped_models()
-    if model is None:
-        if DEFAULT_MODEL not in shipped:
-            raise RtstyleError("no model given and no default model installed: pass --model MODEL")
-        return shipped[DEFAULT_MODEL]
-    path = Path(model)
-    if path.exists():
-        return path
-    if model in shipped:
-        return shipped[model]
-    names = f" (shipped: {', '.join(shipped)})" if shipped else ""
-    raise RtstyleError(f"model file not found: {model}{names}")
-
-
-def open_model(model: str | None, backend: str = "auto", device: str = "auto", infer_size: int | None = None
-               ) -> Stylizer:
-    """Load MODEL (a file, a shipped model's name, or the shipped default) on the chosen backend; auto prefers a
-    TensorRT engine beside an ONNX file when TensorRT is installed, and ONNX Runtime's fastest provider otherwise."""
-    path = resolve_model(model)
-    if backend == "auto":
-        engine = path.with_suffix(".engine")
-        if path.suffix == ".onnx" and engine.is_file() and importlib.util.find_spec("tensorrt"):
-            path = engine
-        instance = load_backend(path, device)
-    else:
-        fmt = format_of(path)
-        if FORMATS[fmt.name].backend != backend:
-            raise RtstyleError(f"the {backend} backend cannot run {path.name}: it takes {_suffix_of(backend)} files")
-        instance = backend_class(backend)(path, device=device)
-    instance.load()
-    return Stylizer(instance, infer_size, path)
-
-
-def stylizer_from_args(args: argparse.Namespace, infer_size: int | None = None) -> Stylizer:
-    """The model, style, strength and colour options every command shares."""
-    stylizer = open_model(args.model, args.backend, args.device, infer_size)
+def open_stylizer(args: argparse.Namespace, infer_size: int | None = None) -> Stylizer:
+    """The model (through the front door), style, strength and colour options every command shares."""
+    stylizer = Stylizer(open_model(args.model, args.backend, args.device, getattr(args, "precision", "auto")),
+                        infer_size)
     stylizer.set_style(args.style)
     stylizer.set_strength(getattr(args, "strength", 1.0))
     stylizer.preserve_colors = getattr(args, "preserve_colors", False)
     return stylizer
 
 
-def _suffix_of(backend: str) -> str:
-    return next(f.suffix for f in FORMATS.values() if f.backend == backend)
-
-
-@dataclass
-class View:
-    """How stylized frames are shown; the window's keys change it."""
-
-    side_by_side: bool = False
-    show_stats: bool = True
-
-
-def compose(frame: Frame, view: View) -> Frame:
-    if not view.side_by_side or frame.original is None:
-        return frame
-    return Frame(np.hstack([frame.original, frame.image]), frame.index, frame.pts, frame.captured, None, frame.name)
-
-
-def key_handler(stylizer: Stylizer, view: View, pipeline_ref: list[Pipeline]):
-    def on_key(key: int) -> bool:
-        pipeline = pipeline_ref[0]
-        if key in (ord("q"), 27):
-            return True
-        if key == ord("n"):
-            stylizer.cycle(1)
-        elif key == ord("p"):
-            stylizer.cycle(-1)
-        elif key in (ord("+"), ord("=")):
-            stylizer.set_strength(stylizer.strength + 0.1)
-        elif key == ord("-"):
-            stylizer.set_strength(stylizer.strength - 0.1)
-        elif key == ord("c"):
-            stylizer.preserve_colors = not stylizer.preserve_colors
-        elif key == ord("s"):
-            view.side_by_side = not view.side_by_side
-        elif key == ord("i"):
-            view.show_stats = not view.show_stats
-        elif key == ord(" "):
-            pipeline.toggle_pause()
-        return False
-    return on_key
-
-
 def run_command(args: argparse.Namespace) -> None:
     from rtstyle.io.mjpeg import MjpegServer
     from rtstyle.io.sinks import ImageFolderSink, VirtualCameraSink, WindowClosed, WindowSink
 
-    stylizer = stylizer_from_args(args, args.infer_size)
+    stylizer = open_stylizer(args, args.infer_size)
+    print(f"model {stylizer.model.describe()}", flush=True)
     view = View(side_by_side=args.side_by_side)
     source = open_source(args.source, realtime=args.realtime, loop=args.loop)
     sinks: list = []
@@ -137,14 +46,14 @@ def run_command(args: argparse.Namespace) -> None:
             output = Path(args.output)
             sinks.append(ImageFolderSink(output, overwrite=args.overwrite))
         else:
-            from rtstyle.io.video_out import VideoFileSink, choose_codec
+            from rtstyle.io.video_out import choose_codec, open_video_sink
 
             output = check_output_path(args.output, inputs=inputs, overwrite=args.overwrite)
             choose_codec(output.suffix, None)  # an unsupported container fails now, not after the first frame
     source.start()
     try:
         if output is not None and not isinstance(source, ImageSource):
-            sinks.append(VideoFileSink(output, source.info, preset=args.preset, crf=args.crf))
+            sinks.append(open_video_sink(output, source.info, preset=args.preset, crf=args.crf))
         if args.stream:
             from rtstyle.io.video_out import StreamSink
 
@@ -192,9 +101,7 @@ def run_command(args: argparse.Namespace) -> None:
         interrupted = interrupted or pipeline.interrupted
     finally:
         source.stop()
-    backend = stylizer.backend
-    provider = f" ({', '.join(backend.providers)})" if getattr(backend, "providers", None) else ""
-    print(("stopped: " if interrupted else "") + f"{stats.summary()}; backend {backend.name}{provider}")
+    print(("stopped: " if interrupted else "") + f"{stats.summary()}; backend {stylizer.backend.describe()}")
     if output is not None:
         print(f"wrote {output} ({stats.frames_out} frames)")
 
@@ -210,7 +117,7 @@ def _interrupt_handler(pipeline: Pipeline):
 
 
 def stylize_command(args: argparse.Namespace) -> None:
-    stylizer = stylizer_from_args(args, args.size)
+    stylizer = open_stylizer(args, args.size)
     inputs = [Path(p) for p in args.images]
     if len(inputs) > 1 and args.output and Path(args.output).suffix:
         raise RtstyleError("several images need -o to be a folder")
@@ -230,7 +137,7 @@ def _slug(text: str) -> str:
 
 
 def styles_command(args: argparse.Namespace) -> None:
-    stylizer = open_model(args.model, args.backend, args.device)
+    stylizer = Stylizer(open_model(args.model, args.backend, args.device, args.precision))
     meta = stylizer.meta
     if args.style:
         stylizer.set_style(args.style)

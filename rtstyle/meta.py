@@ -12,8 +12,19 @@ from rtstyle import __version__
 from rtstyle.errors import RtstyleError
 
 FORMAT_VERSION = 1
+CHECKPOINT_META_KEY = "rtstyle_meta"  # the key of the metadata JSON in a checkpoint's dict
+ONNX_META_KEY = "rtstyle"  # the key in an ONNX file's metadata_props
+# How far an exported or accelerated model may stray from PyTorch fp32 (max abs error on images in [0,1]): every
+# export checks itself against it, and so does a backend computing in a lower precision.
+PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 3e-2}
 FAMILIES = ("feedforward", "cin", "arbitrary")
-COMPONENTS = ("model", "encoder", "stylizer")  # the arbitrary family exports an encoder and a stylizer
+COMPONENTS = ("model", "encoder", "stylizer")
+
+
+def components_of(family: str) -> tuple[str, ...]:
+    """The files a model of this family exports to: the arbitrary family an encoder (run when the style changes) and
+    a stylizer (run per frame), the others one model; the part that stylizes frames comes last."""
+    return ("encoder", "stylizer") if family == "arbitrary" else ("model",)
 
 
 @dataclass
@@ -75,6 +86,13 @@ class ModelMeta:
             return names.index(text.lower())
         choices = ", ".join(self.style_names) or "(none: this model has one built-in style)"
         raise RtstyleError(f"unknown style {name_or_index!r}; this model has: {choices}")
+
+
+def meta_from_onnx(text: str | None, source: str) -> ModelMeta:
+    """The ModelMeta stored under ONNX_META_KEY in an ONNX file (`text` None: the file has none)."""
+    if text is None:
+        raise RtstyleError(f"{source} has no rtstyle metadata: export it with `rtstyle export`")
+    return ModelMeta.from_json(text, source)
 
 
 # A TensorRT engine file: MAGIC, then the metadata's length (4 bytes, little-endian), the metadata JSON, the engine.

@@ -1,162 +1,143 @@
-"""A loaded backend plus the controls a user steers while frames flow: which style (by name or index, a mix of
+"""A loaded model plus the controls a user steers while frames flow: which style (by name or index, a mix of
 styles, or any painting), how strong, whether to keep the original colours, and the inference size.
 
-Style specs: "starry_night" or "3" (one style of a CIN model); "starry_night=0.7,the_scream=0.3" or
-"starry_night+the_scream" (a mix); a painting's path, or a folder of them, for arbitrary-style models.
+The controls live in one `Controls` object with one lock. Every inference worker of a run (the `replicas`, each on
+its own backend) reads the same one, so a key pressed in the window changes every frame that follows, whichever
+worker stylizes it.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from rtstyle.backends.base import Backend
 from rtstyle.errors import DeviceOutOfMemory, RtstyleError
-from rtstyle.images import IMAGE_SUFFIXES, read_image
-from rtstyle.processing import fit_within, frames_to_batch, resize
+from rtstyle.model import Style, StyleModel
+from rtstyle.processing import fit_within, resize
 
-ENCODER_SIDE = 512  # paintings are encoded with their long side at most this
 SMALLEST_FALLBACK = 256  # out of device memory, the inference size halves down to this long side
 
 
 @dataclass
-class Style:
-    label: str
-    cond: np.ndarray | None  # (1, style_dim) or None for single-style models
+class Controls:
+    """What the user steers, shared by every worker. Read a consistent set with `snapshot()`."""
 
+    styles: list[Style]
+    current: int = 0
+    strength: float = 1.0
+    preserve_colors: bool = False
+    infer_size: int | None = None  # long side the network runs at (None: the frame's own size)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-def encoder_for(model_path: Path, backend: Backend):
-    """A function painting (uint8 BGR) → (1,D) embedding, for arbitrary-style models: the checkpoint's own predictor,
-    or the encoder ONNX file exported beside the stylizer (NAME.encoder[.fp16].onnx)."""
-    def prepare(painting: np.ndarray) -> np.ndarray:
-        return frames_to_batch([resize(painting, *fit_within(*painting.shape[:2], ENCODER_SIDE))])
+    def snapshot(self) -> tuple[Style, float, bool, int | None]:
+        with self.lock:
+            return self._style(), self.strength, self.preserve_colors, self.infer_size
 
-    if hasattr(backend, "encode_style"):
-        return lambda painting: backend.encode_style(prepare(painting))
-    stem = model_path.name.split(".stylizer")[0]
-    candidates = [model_path.with_name(f"{stem}.encoder.onnx"), model_path.with_name(f"{stem}.encoder.fp16.onnx")]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        raise RtstyleError(f"the style encoder for {model_path.name} is missing: "
-                           f"expected {candidates[0].name} beside it")
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    dtype = np.float16 if "float16" in session.get_inputs()[0].type else np.float32
-    return lambda painting: session.run(None, {"image": prepare(painting).astype(dtype)})[0].astype(np.float32)
-
-
-class Stylizer:
-    """frames (uint8 BGR) → stylized frames of the same size, under the current controls. Thread-safe: controls may
-    change from the display thread while the inference thread runs."""
-
-    def __init__(self, backend: Backend, infer_size: int | None = None, model_path: Path | None = None):
-        self.backend = backend
-        self.meta = backend._loaded()
-        self.infer_size = infer_size
-        self.strength = 1.0
-        self.preserve_colors = False
-        self._lock = threading.Lock()
-        self._encode = encoder_for(model_path or backend.path, backend) if self.meta.family == "arbitrary" else None
-        if self.meta.family == "cin":
-            self.styles = [Style(name, np.eye(1, self.meta.style_dim, i, dtype=np.float32))
-                           for i, name in enumerate(self.meta.style_names)]
-        elif self.meta.family == "feedforward":
-            self.styles = [Style((self.meta.style_names or ["built-in"])[0], None)]
-        else:
-            self.styles = []  # arbitrary: the user's paintings
-        self.current = 0
-
-    # controls -------------------------------------------------------------------------------------------------
-    @property
-    def style(self) -> Style:
+    def _style(self) -> Style:
         if not self.styles:
             raise RtstyleError("this arbitrary-style model needs a painting: --style PAINTING (a file or folder)")
         return self.styles[self.current]
 
-    def set_style(self, spec: str | None) -> Style:
-        """Select a style by spec (see the module doc); None keeps the first."""
-        with self._lock:
-            if spec is not None:
-                styles, index = self._parse(spec)
-                self.styles, self.current = styles, index
-            return self.style
 
-    def _parse(self, spec: str) -> tuple[list[Style], int]:
-        meta = self.meta
-        if meta.family == "arbitrary":
-            path = Path(spec)
-            if not path.exists():
-                raise RtstyleError(f"painting not found: {spec} (arbitrary-style models take a painting's path)")
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
-            if not files:
-                raise RtstyleError(f"no paintings in {path}")
-            return [Style(f.stem, self._encode(read_image(f))) for f in files], 0
-        if meta.family == "feedforward":
-            if spec.lower() not in (self.styles[0].label.lower(), "0"):
-                raise RtstyleError(f"unknown style {spec!r}; this model has one style: {self.styles[0].label}")
-            return self.styles, 0
-        if "=" in spec or "+" in spec:
-            weights = np.zeros((1, meta.style_dim), np.float32)
-            for item in filter(None, (part.strip() for part in spec.replace("+", ",").split(","))):
-                name, _, value = item.partition("=")
-                try:
-                    weight = float(value) if value else 1.0
-                except ValueError:
-                    raise RtstyleError(f"style weight of {name!r} is not a number: {value!r}") from None
-                weights[0, meta.style_index(name)] += weight
-            if weights.sum() <= 0:
-                raise RtstyleError(f"style mix {spec!r} has no positive weight")
-            cin = [Style(name, np.eye(1, meta.style_dim, i, dtype=np.float32))
-                   for i, name in enumerate(meta.style_names)]
-            return cin + [Style(spec, weights / weights.sum())], len(cin)
-        return self.styles, meta.style_index(spec)
+class Stylizer:
+    """frames (uint8 BGR) → stylized frames of the same size, under the shared controls. Thread-safe: controls may
+    change from the display thread while inference threads run."""
+
+    def __init__(self, model: StyleModel, infer_size: int | None = None, controls: Controls | None = None):
+        self.model = model
+        self.controls = controls or Controls(model.styles(), infer_size=infer_size)
+
+    # what it runs ---------------------------------------------------------------------------------------------
+    @property
+    def meta(self):
+        return self.model.meta
+
+    @property
+    def backend(self):
+        return self.model.frames
+
+    # controls -------------------------------------------------------------------------------------------------
+    @property
+    def styles(self) -> list[Style]:
+        return self.controls.styles
+
+    @property
+    def current(self) -> int:
+        return self.controls.current
+
+    @current.setter
+    def current(self, index: int) -> None:
+        with self.controls.lock:
+            self.controls.current = index
+
+    @property
+    def style(self) -> Style:
+        with self.controls.lock:
+            return self.controls._style()
+
+    @property
+    def strength(self) -> float:
+        return self.controls.strength
+
+    @property
+    def preserve_colors(self) -> bool:
+        return self.controls.preserve_colors
+
+    @preserve_colors.setter
+    def preserve_colors(self, value: bool) -> None:
+        with self.controls.lock:
+            self.controls.preserve_colors = bool(value)
+
+    @property
+    def infer_size(self) -> int | None:
+        return self.controls.infer_size
+
+    def set_style(self, spec: str | None) -> Style:
+        """Select a style by spec (see StyleModel.parse_style); None keeps the current one."""
+        if spec is not None:
+            styles, index = self.model.parse_style(spec)  # may encode paintings: outside the lock
+            with self.controls.lock:
+                self.controls.styles, self.controls.current = styles, index
+        return self.style
 
     def cycle(self, step: int = 1) -> Style:
-        with self._lock:
-            self.current = (self.current + step) % max(1, len(self.styles))
-            return self.style
-
-    def replicas(self, count: int) -> list[Stylizer]:
-        """`count` stylizers with this one's settings, each on its own one-thread session, for inference workers
-        that stylize different frames of a file at once. Only ONNX Runtime on the CPU gains from it (GPU backends
-        and PyTorch already fill their device); others get [self]."""
-        if count <= 1 or self.backend.name != "onnxrt" or getattr(self.backend, "providers", ["?"])[0] != \
-                "CPUExecutionProvider":
-            return [self]
-        copies = []
-        for _ in range(count):
-            backend = type(self.backend)(self.backend.path, device="cpu", threads=1).load()
-            copy = Stylizer.__new__(Stylizer)
-            copy.__dict__.update(self.__dict__)
-            copy.backend, copy._lock = backend, threading.Lock()
-            copies.append(copy)
-        return copies
+        with self.controls.lock:
+            self.controls.current = (self.controls.current + step) % max(1, len(self.controls.styles))
+            return self.controls._style()
 
     def set_strength(self, value: float) -> float:
-        self.strength = float(min(1.0, max(0.0, value)))
-        return self.strength
+        with self.controls.lock:
+            self.controls.strength = float(min(1.0, max(0.0, value)))
+            return self.controls.strength
+
+    def replicas(self, count: int) -> list[Stylizer]:
+        """`count` stylizers on their own one-thread backends, sharing these controls, for inference workers that
+        stylize different frames of a file at once. Only backends that gain from it get copies (ONNX Runtime on
+        the CPU); others already fill their device and get [self]."""
+        if count <= 1 or not self.backend.parallel_copies_help():
+            return [self]
+        return [Stylizer(self.model.copy(threads=1), controls=self.controls) for _ in range(count)]
 
     # inference ------------------------------------------------------------------------------------------------
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        with self._lock:
-            cond, strength, colors = self.style.cond, self.strength, self.preserve_colors
+        style, strength, colors, infer_size = self.controls.snapshot()
         height, width = images[0].shape[:2]
         while True:
-            size = fit_within(height, width, self.infer_size) if self.infer_size else (height, width)
+            size = fit_within(height, width, infer_size) if infer_size else (height, width)
             try:
-                outputs = self.backend.infer([resize(image, *size) for image in images], cond)
+                outputs = self.backend.infer([resize(image, *size) for image in images], style.cond)
                 break
             except DeviceOutOfMemory:
                 if max(size) // 2 < SMALLEST_FALLBACK:
                     raise RtstyleError(f"out of device memory even at {size[1]}x{size[0]}: use a smaller "
                                        "--infer-size, a smaller variant, or the CPU") from None
-                self.infer_size = max(size) // 2
+                infer_size = max(size) // 2
+                with self.controls.lock:
+                    self.controls.infer_size = infer_size
                 print(f"out of device memory at {size[1]}x{size[0]}: inference size lowered to a long side of "
-                      f"{self.infer_size} (output keeps its size)", flush=True)
+                      f"{infer_size} (output keeps its size)", flush=True)
         results = []
         for image, out in zip(images, outputs):
             out = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR) if size != (height, width) else out

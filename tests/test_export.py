@@ -1,6 +1,9 @@
 """ONNX export of every family, read back by a plain onnxruntime session; TensorRT pieces up to the TensorRT calls."""
 from __future__ import annotations
 
+import importlib.util
+import time
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -114,8 +117,22 @@ def test_export_command_writes_and_refuses_to_overwrite(tmp_path):
     assert_one_line_error(rtstyle("export", checkpoint, "--format", "onnx"), "exists", "--overwrite")
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="checks the path without TensorRT")
+def test_tensorrt_export_refuses_to_replace_its_onnx_and_fails_fast_without_tensorrt(tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    make_checkpoint(checkpoint, "cin")
+    onnx_file = tmp_path / "model.fp16.onnx"  # the ONNX file the TensorRT build goes through
+    onnx_file.write_bytes(b"the user's own file")
+    assert_one_line_error(rtstyle("export", checkpoint, "--format", "tensorrt"), "model.fp16.onnx", "exists")
+    start = time.perf_counter()
+    result = rtstyle("export", checkpoint, "--format", "tensorrt", "--overwrite")
+    assert_one_line_error(result, "needs TensorRT")
+    assert time.perf_counter() - start < 10  # no ONNX export (~15 s) before saying so
+    assert onnx_file.read_bytes() == b"the user's own file"
+
+
 def test_format_table_drives_suffixes_and_backends():
-    assert format_of("a/model.onnx").name == "onnx" and format_of("x.ENGINE").backend == "tensorrt"
+    assert format_of("a/model.onnx").name == "onnx" and format_of("x.ENGINE").backends == ("tensorrt",)
     with pytest.raises(RtstyleError, match="not a model file"):
         format_of("clip.mp4")
     assert {f.made_from for f in FORMATS.values()} == {None, "torch", "onnx"}

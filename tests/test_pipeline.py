@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from helpers import make_clip, probe
 
-from rtstyle.backends import load_backend
 from rtstyle.io.video_in import VideoFileSource
 from rtstyle.io.video_out import VideoFileSink
+from rtstyle.model import open_model
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
 
 
 @pytest.fixture(scope="module")
 def stylizer(cin_onnx):
-    with load_backend(cin_onnx) as backend:
-        yield Stylizer(backend)
+    with open_model(cin_onnx) as model:
+        yield Stylizer(model)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -76,8 +76,8 @@ def test_live_source_drops_under_a_slow_model_and_stays_within_the_bound(shared,
 
     make_checkpoint(tmp_path / "base.pt", "feedforward", variant="base")
     slow = export_onnx(tmp_path / "base.pt", log=lambda _: None)[0].path
-    with load_backend(slow) as backend:
-        base = Stylizer(backend)
+    with open_model(slow) as model:
+        base = Stylizer(model)
         source = VideoFileSource(shared / "video" / "bikes.mp4", realtime=True)
         source.start()
         sink = Recorder()

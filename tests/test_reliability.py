@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from helpers import STRICT, assert_one_line_error, make_clip, probe, rtstyle
 
-from rtstyle.backends import load_backend
 from rtstyle.errors import DeviceOutOfMemory
 from rtstyle.frames import Frame
 from rtstyle.io.mjpeg import MjpegServer
 from rtstyle.io.video_in import VideoFileSource
+from rtstyle.model import open_model
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
 
@@ -167,11 +167,11 @@ class SlowSink:
 
 
 def test_slow_sink_never_holds_up_live_capture(cin_onnx, shared):
-    with load_backend(cin_onnx) as backend:
+    with open_model(cin_onnx) as model:
         source = VideoFileSource(shared / "video" / "bikes.mp4", realtime=True)  # 25 fps, live
         source.start()
         sink = SlowSink(0.25)
-        pipeline = Pipeline(source, Stylizer(backend), [sink], max_frames=8)
+        pipeline = Pipeline(source, Stylizer(model), [sink], max_frames=8)
         stats = pipeline.run()
         source.stop()
     assert sink.count == 8
@@ -199,9 +199,9 @@ class MemoryHungryBackend:
 
 
 def test_out_of_memory_lowers_the_inference_size(cin_onnx, capsys):
-    with load_backend(cin_onnx) as backend:
-        hungry = MemoryHungryBackend(backend, budget=300 * 300)
-        stylizer = Stylizer(hungry)
+    with open_model(cin_onnx) as model:
+        hungry = MemoryHungryBackend(model.frames, budget=300 * 300)
+        stylizer = Stylizer(type(model)(model.path, hungry))
         frame = np.zeros((720, 1280, 3), np.uint8)
         out = stylizer([frame])[0]
     assert out.shape == frame.shape
@@ -270,8 +270,8 @@ def test_soak(cin_onnx, shared):
     RTSTYLE_SOAK_FRAMES sets the length (default 20000; CI may shorten it)."""
     total = int(os.environ.get("RTSTYLE_SOAK_FRAMES", "20000"))
     warmup = min(2000, total // 5)
-    with load_backend(cin_onnx) as backend:
-        stylizer = Stylizer(backend)
+    with open_model(cin_onnx) as model:
+        stylizer = Stylizer(model)
 
         def run(frames: int) -> None:
             source = VideoFileSource(shared / "video" / "carphone_pristine.mp4", loop=True)

@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED
 from helpers import probe, rtstyle
 
-from rtstyle.commands import ASSETS, DEFAULT_MODEL, shipped_models
+from rtstyle.model import ASSETS, DEFAULT_MODEL, shipped_models
 
 MODELS = Path(str(ASSETS / "models"))
 STYLE_NAMES = sorted(p.stem for p in (SHARED / "styles").glob("*.jpg"))

@@ -1,25 +1,18 @@
-"""Inference backends, one per file, chosen from the model file by the format table (rtstyle.formats)."""
+"""Inference backends, one per file. Each module defines `BACKEND`, its Backend class, and imports its runtime
+library only when a model is loaded. Which backend runs which file is the format table's business
+(rtstyle.formats); which one runs a given model is the front door's (rtstyle.model.open_model)."""
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 from rtstyle.backends.base import Backend
-from rtstyle.errors import RtstyleError
-from rtstyle.formats import FORMATS, format_of
-
-BACKEND_CLASSES = {"torch": "TorchBackend", "onnxrt": "OnnxRuntimeBackend", "tensorrt": "TensorRTBackend"}
+from rtstyle.formats import BACKENDS
 
 
 def backend_class(name: str) -> type[Backend]:
-    module = importlib.import_module(f"rtstyle.backends.{name}")  # the module imports its runtime only in load()
-    return getattr(module, BACKEND_CLASSES[name])
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    return importlib.import_module(f"rtstyle.backends.{name}").BACKEND
 
 
-def load_backend(path: str | Path, device: str = "auto", threads: int | None = None) -> Backend:
-    """A backend for the model file (not yet loaded: use `with` or `.load()`), chosen by its format."""
-    fmt = format_of(path)
-    return backend_class(fmt.backend)(path, device=device, threads=threads)
-
-
-__all__ = ["Backend", "FORMATS", "backend_class", "load_backend", "RtstyleError"]
+__all__ = ["Backend", "BACKENDS", "backend_class"]

@@ -1,11 +1,11 @@
-"""The Backend interface: one inference front over PyTorch, ONNX Runtime and TensorRT (Polygraphy's BaseRunner:
-public methods validate and wrap a private hook; lifetimes are context managers).
+"""The Backend interface: one network file on one inference runtime (PyTorch, ONNX Runtime, OpenVINO, TensorRT),
+after Polygraphy's BaseRunner: public methods validate and wrap a private hook; lifetimes are context managers.
+Users do not build backends themselves: `rtstyle.model.open_model` (the front door) picks and loads them.
 
-    with load_backend("model.onnx") as backend:
-        stylized = backend.infer(frames, cond=backend.conditioning(style="starry_night"))
-
-Frames are uint8 (H,W,3) BGR; tensors float32 (B,3,H,W) RGB in [0,1]; cond is float32 (B,N) style weights for CIN
-models, (B,D) style embeddings for arbitrary-style stylizers, None for single-style models.
+A backend runs either frames (role "frames": a one-file model or an arbitrary-style model's stylizer) or paintings
+(role "encoder": an arbitrary-style model's style encoder). Frames are uint8 (H,W,3) BGR; tensors float32 (B,3,H,W)
+RGB in [0,1]; cond is float32 (B,N) style weights for CIN models, (B,D) style embeddings for arbitrary-style
+stylizers, None for single-style models; an encoder returns float32 (B,D) embeddings.
 """
 from __future__ import annotations
 
@@ -18,17 +18,36 @@ from rtstyle.errors import DeviceOutOfMemory, RtstyleError
 from rtstyle.meta import ModelMeta
 from rtstyle.processing import batch_to_frames, frames_to_batch
 
+ROLES = ("frames", "encoder")
+
 
 class Backend(ABC):
     name = "backend"
+    runtime = ""  # the library `_load` imports
+    extra = ""  # the pip extra that installs it ("" = always installed)
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None, role: str = "frames",
+                 precision: str = "auto"):
         """Stores the configuration only; `load()` (or `with`) opens the model. threads: CPU threads for one
-        inference (ONNX Runtime on the CPU; others ignore it)."""
+        inference (CPU runtimes; others ignore it). precision: what the runtime computes in, where it has a choice
+        (OpenVINO: bf16 or fp32); "auto" lets the backend decide."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
         self.path = Path(path)
         self.device = device
         self.threads = threads
+        self.role = role
+        self.precision = precision
         self.meta: ModelMeta | None = None
+
+    def describe(self) -> str:
+        """What runs the model, for the user: e.g. "onnxrt (CPUExecutionProvider)"."""
+        return self.name
+
+    def parallel_copies_help(self) -> bool:
+        """Whether several one-thread copies of this backend, each stylizing other frames, beat one (true only for
+        runtimes that leave cores idle on one frame)."""
+        return False
 
     # lifetime -------------------------------------------------------------------------------------------------
     def load(self) -> Backend:
@@ -36,10 +55,18 @@ class Backend(ABC):
             if not self.path.is_file():
                 raise RtstyleError(f"model file not found: {self.path}")
             self.meta = self._load()
-            if self.meta.component == "encoder":
+            if (self.meta.component == "encoder") != (self.role == "encoder"):
+                component = self.meta.component
                 self.close()
-                raise RtstyleError(f"{self.path} is a style encoder; load its stylizer to stylize frames")
+                if component == "encoder":
+                    raise RtstyleError(f"{self.path} is a style encoder; load its stylizer to stylize frames")
+                raise RtstyleError(f"{self.path} is not a style encoder")
         return self
+
+    def copy(self, threads: int | None = None) -> Backend:
+        """Another loaded backend on the same file and settings (for parallel workers)."""
+        return type(self)(self.path, self.device, threads if threads is not None else self.threads, self.role,
+                          self.precision).load()
 
     def close(self) -> None:
         if self.meta is not None:
@@ -55,6 +82,7 @@ class Backend(ABC):
     # inference ------------------------------------------------------------------------------------------------
     def infer(self, frames: list[np.ndarray], cond: np.ndarray | None = None) -> list[np.ndarray]:
         """Stylize same-size uint8 BGR frames; returns uint8 BGR frames of the same size."""
+        self._require("frames")
         if not frames:
             return []
         height, width = frames[0].shape[:2]
@@ -70,26 +98,20 @@ class Backend(ABC):
 
     def infer_tensor(self, batch: np.ndarray, cond: np.ndarray | None = None) -> np.ndarray:
         """float32 (B,3,H,W) RGB in [0,1] → same layout (for checks and benchmarks of the network alone)."""
+        self._require("frames")
         b, c, height, width = batch.shape
         if c != 3:
             raise RtstyleError(f"expected (B,3,H,W) images, got {batch.shape}")
         return self._infer(np.ascontiguousarray(batch, dtype=np.float32), self._check(b, height, width, cond))
 
-    def warmup(self, height: int, width: int, batch: int = 1, runs: int = 2) -> None:
-        """Run a few frames so that lazy initialisation (kernels, allocations, autotuning) is paid up front."""
-        frames = [np.zeros((height, width, 3), np.uint8)] * batch
-        cond = self.default_conditioning(batch)
-        for _ in range(runs):
-            self.infer(frames, cond)
-
-    def default_conditioning(self, batch: int = 1) -> np.ndarray | None:
-        """The first style (CIN), a neutral embedding (arbitrary), or None."""
+    def encode(self, paintings: np.ndarray) -> np.ndarray:
+        """Style encoder: float32 (B,3,H,W) paintings RGB in [0,1] → float32 (B,D) style embeddings."""
+        self._require("encoder")
+        b, c, height, width = paintings.shape
         meta = self._loaded()
-        if meta.family == "cin":
-            return np.repeat(np.eye(1, meta.style_dim, dtype=np.float32), batch, axis=0)
-        if meta.family == "arbitrary":
-            return np.zeros((batch, meta.style_dim), np.float32)
-        return None
+        if c != 3 or min(height, width) < meta.min_size:
+            raise RtstyleError(f"a painting must be at least {meta.min_size} pixels on each side")
+        return self._infer(np.ascontiguousarray(paintings, dtype=np.float32), None)
 
     # hooks ----------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -112,6 +134,10 @@ class Backend(ABC):
         if self.meta is None:
             raise RuntimeError(f"{type(self).__name__} used before load()")
         return self.meta
+
+    def _require(self, role: str) -> None:
+        if self.role != role:
+            raise RuntimeError(f"a {self.role} backend cannot {'encode paintings' if role == 'encoder' else 'stylize'}")
 
     def _check(self, batch: int, height: int, width: int, cond: np.ndarray | None) -> np.ndarray | None:
         meta = self._loaded()
@@ -140,6 +166,18 @@ class Backend(ABC):
         if cond.shape[0] != batch:
             raise RtstyleError(f"{cond.shape[0]} style inputs for {batch} frames")
         return np.ascontiguousarray(cond)
+
+
+def check_graph_inputs(meta: ModelMeta, inputs: dict[str, object], path: Path) -> None:
+    """The metadata must describe the graph: its input names ({name: style width or None}) and the width of its
+    style input (a symbolic width is not checked)."""
+    expected = {"image", "style"} if meta.style_dim and meta.component != "encoder" else {"image"}
+    if set(inputs) != expected:
+        raise RtstyleError(f"{path}: its metadata ({meta.family}) disagrees with its graph "
+                           f"(inputs {', '.join(sorted(inputs))})")
+    width = inputs.get("style")
+    if isinstance(width, int) and width != meta.style_dim:
+        raise RtstyleError(f"{path}: its metadata says {meta.style_dim} styles, its graph takes {width}")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -8,28 +8,29 @@ from pathlib import Path
 
 import numpy as np
 
-from rtstyle.backends.base import Backend
+from rtstyle.backends.base import Backend, check_graph_inputs
 from rtstyle.errors import RtstyleError
-from rtstyle.meta import ModelMeta
+from rtstyle.meta import ONNX_META_KEY, ModelMeta, meta_from_onnx
 
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 DEVICE_PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
                     "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
 
 
-def read_onnx_meta(session, path: Path) -> ModelMeta:
-    text = session.get_modelmeta().custom_metadata_map.get("rtstyle")
-    if text is None:
-        raise RtstyleError(f"{path} has no rtstyle metadata: export it with `rtstyle export`")
-    return ModelMeta.from_json(text, str(path))
-
-
 class OnnxRuntimeBackend(Backend):
     name = "onnxrt"
+    runtime, extra = "onnxruntime", ""
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
-        super().__init__(path, device, threads)
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None, role: str = "frames",
+                 precision: str = "auto"):
+        super().__init__(path, device, threads, role, precision)
         self.providers: list[str] = []
+
+    def parallel_copies_help(self) -> bool:
+        return self.providers[:1] == ["CPUExecutionProvider"]
+
+    def describe(self) -> str:
+        return f"onnxrt ({', '.join(self.providers)})" if self.providers else self.name
 
     def _load(self) -> ModelMeta:
         import onnxruntime as ort
@@ -51,7 +52,7 @@ class OnnxRuntimeBackend(Backend):
         except Exception:
             raise RtstyleError(f"not a usable ONNX model (unreadable, truncated or invalid): {self.path}") from None
         self.providers = self._session.get_providers()
-        meta = read_onnx_meta(self._session, self.path)
+        meta = meta_from_onnx(self._session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY), str(self.path))
         self._check_graph(meta)
         self._dtype = np.float16 if meta.precision == "fp16" else np.float32
         return meta
@@ -63,16 +64,8 @@ class OnnxRuntimeBackend(Backend):
         return provider
 
     def _check_graph(self, meta: ModelMeta) -> None:
-        """The metadata must describe this graph: its inputs, and the width of its style input."""
-        inputs = {i.name: i for i in self._session.get_inputs()}
-        expected = {"image", "style"} if meta.style_dim else {"image"}
-        if set(inputs) != expected:
-            raise RtstyleError(f"{self.path}: its metadata ({meta.family}) disagrees with its graph "
-                               f"(inputs {', '.join(sorted(inputs))})")
-        if meta.style_dim:
-            width = inputs["style"].shape[1]
-            if isinstance(width, int) and width != meta.style_dim:
-                raise RtstyleError(f"{self.path}: its metadata says {meta.style_dim} styles, its graph takes {width}")
+        inputs = {i.name: i.shape[1] if i.name == "style" else None for i in self._session.get_inputs()}
+        check_graph_inputs(meta, inputs, self.path)
 
     def _infer(self, batch: np.ndarray, cond: np.ndarray | None) -> np.ndarray:
         feeds = {"image": batch.astype(self._dtype, copy=False)}
@@ -82,3 +75,6 @@ class OnnxRuntimeBackend(Backend):
 
     def _close(self) -> None:
         self._session = None
+
+
+BACKEND = OnnxRuntimeBackend

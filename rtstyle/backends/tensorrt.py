@@ -14,6 +14,7 @@ from rtstyle.meta import ModelMeta, unpack_engine
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    runtime, extra = "tensorrt", "gpu"
 
     def _load(self) -> ModelMeta:
         try:
@@ -83,3 +84,6 @@ class TensorRTBackend(Backend):
     def _close(self) -> None:
         self._context = self._engine = self._runtime = None
         self._outputs = {}
+
+
+BACKEND = TensorRTBackend

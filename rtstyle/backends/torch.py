@@ -3,7 +3,6 @@ on the device (the production path for users who have PyTorch)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -13,11 +12,11 @@ from rtstyle.meta import ModelMeta
 
 
 class TorchBackend(Backend):
-    name = "torch"
+    """A checkpoint holds a whole model: for the arbitrary family, role "frames" runs its stylizer (transformer) and
+    role "encoder" its style predictor. Precision: fp16 on CUDA, fp32 on the CPU (or as asked)."""
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None, half: bool | None = None):
-        super().__init__(path, device, threads)
-        self.half = half  # default: fp16 on CUDA, fp32 on CPU
+    name = "torch"
+    runtime, extra = "torch", "train"
 
     def _load(self) -> ModelMeta:
         try:
@@ -35,23 +34,27 @@ class TorchBackend(Backend):
         self._torch, self._device = torch, torch.device(device)
         model, meta, _ = load_checkpoint(self.path, map_location=self._device)
         cuda = self._device.type == "cuda"
-        self._dtype = torch.float16 if (self.half if self.half is not None else cuda) else torch.float32
-        self._encoder = model.predictor if meta.family == "arbitrary" else None
-        net = model.transformer if meta.family == "arbitrary" else model
-        self._net = net.to(self._dtype)
+        if self.precision not in ("auto", "fp16", "fp32"):
+            raise RtstyleError(f"the torch backend runs fp16 or fp32, not {self.precision}")
+        half = self.precision == "fp16" or (self.precision == "auto" and cuda)
+        self._dtype = torch.float16 if half else torch.float32
+        two_parts = hasattr(model, "predictor")  # an arbitrary-style model: style predictor + transformer
+        net = (model.predictor if self.role == "encoder" else model.transformer) if two_parts else model
+        self._net = net.to(self._dtype).eval()
         if cuda:
             from rtstyle.backends.cuda_frames import CudaFrames
 
             self._net = self._net.to(memory_format=torch.channels_last)
             self._frames = CudaFrames(self._device, self._dtype)
-        component = "stylizer" if meta.family == "arbitrary" else "model"
-        return replace(meta, component=component, precision="fp16" if self._dtype == torch.float16 else "fp32")
+        component = ("encoder" if self.role == "encoder" else "stylizer") if two_parts else "model"
+        return replace(meta, component=component, precision="fp16" if half else "fp32")
 
     def _run(self, images, cond: np.ndarray | None):
         torch = self._torch
         cond_t = None if cond is None else torch.from_numpy(cond).to(self._device, self._dtype)
         with torch.inference_mode():
-            return self._net(images.to(self._dtype), cond_t)
+            return self._net(images.to(self._dtype)) if self.role == "encoder" else self._net(images.to(self._dtype),
+                                                                                              cond_t)
 
     def _infer(self, batch: np.ndarray, cond: np.ndarray | None) -> np.ndarray:
         images = self._torch.from_numpy(batch).to(self._device)
@@ -65,12 +68,8 @@ class TorchBackend(Backend):
             out = self._run(images.contiguous(memory_format=self._torch.channels_last), cond)
         return self._frames.download(out)
 
-    def encode_style(self, painting: np.ndarray) -> np.ndarray:
-        """Arbitrary family: float32 (1,3,H,W) painting → (1,D) style embedding."""
-        if self._encoder is None:
-            raise RtstyleError("only arbitrary-style models take a painting as style")
-        with self._torch.inference_mode():
-            return self._encoder(self._torch.from_numpy(painting).to(self._device)).float().cpu().numpy()
-
     def _close(self) -> None:
-        self._net = self._encoder = None
+        self._net = None
+
+
+BACKEND = TorchBackend

@@ -10,14 +10,13 @@ from torch import nn
 
 from rtstyle.errors import RtstyleError
 from rtstyle.files import atomic_output
-from rtstyle.meta import ModelMeta
+from rtstyle.meta import CHECKPOINT_META_KEY, ModelMeta
 from rtstyle.models.registry import create_model
-
-META_KEY = "rtstyle_meta"
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta, training_state: dict | None = None) -> None:
-    payload = {META_KEY: meta.to_json(), "state_dict": model.state_dict(), "training_state": training_state or {}}
+    payload = {CHECKPOINT_META_KEY: meta.to_json(), "state_dict": model.state_dict(),
+               "training_state": training_state or {}}
     with atomic_output(path) as tmp:
         torch.save(payload, tmp)
 
@@ -33,7 +32,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:
         raise RtstyleError(f"not an rtstyle checkpoint (unreadable or truncated): {path}") from None
-    if not isinstance(payload, dict) or META_KEY not in payload or "state_dict" not in payload:
+    if not isinstance(payload, dict) or CHECKPOINT_META_KEY not in payload or "state_dict" not in payload:
         raise RtstyleError(f"not an rtstyle checkpoint (no rtstyle metadata): {path}")
     return payload
 
@@ -49,7 +48,7 @@ def model_from_meta(meta: ModelMeta) -> nn.Module:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, ModelMeta, dict]:
     """(model in eval mode, meta, training state) from a checkpoint written by `save_checkpoint`."""
     payload = read_checkpoint(path, map_location)
-    meta = ModelMeta.from_json(payload[META_KEY], source=str(path))
+    meta = ModelMeta.from_json(payload[CHECKPOINT_META_KEY], source=str(path))
     model = model_from_meta(meta)
     try:
         model.load_state_dict(payload["state_dict"])
