@@ -1,5 +1,5 @@
 """PyAV (FFmpeg in self-contained wheels), imported only when a video or stream is opened: it is an extra
-(`rtstyle[video]`)."""
+(`rtstyle[video]`), and without it video files go through OpenCV instead (no audio, fewer codecs)."""
 from __future__ import annotations
 
 from rtstyle.errors import RtstyleError

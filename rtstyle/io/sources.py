@@ -1,5 +1,6 @@
 """Where frames come from: a camera, an image or a folder of images here; video files and streams in
-rtstyle.io.video_in. `open_source` picks one from what the user typed. Every source is a `Source` (rtstyle.io.base).
+rtstyle.io.video_in (PyAV) or rtstyle.io.cv_video (OpenCV, where PyAV is not installed). `open_source` picks one
+from what the user typed. Every source is a `Source` (rtstyle.io.base).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import cv2
 from rtstyle.errors import RtstyleError
 from rtstyle.frames import Frame, SourceInfo
 from rtstyle.images import IMAGE_SUFFIXES, read_image
+from rtstyle.io import pyav
 from rtstyle.io.base import Source
 from rtstyle.io.video_in import StreamSource, VideoFileSource
 
@@ -104,4 +106,13 @@ def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime:
         raise RtstyleError(f"source not found: {spec} (give a camera index, a file, a folder or a stream URL)")
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
-    return VideoFileSource(path, realtime=realtime, loop=loop)
+    return open_video_file(path, realtime=realtime, loop=loop)
+
+
+def open_video_file(path: str | Path, realtime: bool = False, loop: bool = False) -> Source:
+    """A video file through PyAV where it is installed (timestamps, codec and audio known), else through OpenCV."""
+    if pyav.available():
+        return VideoFileSource(path, realtime=realtime, loop=loop)
+    from rtstyle.io.cv_video import CvVideoFileSource
+
+    return CvVideoFileSource(path, realtime=realtime, loop=loop)

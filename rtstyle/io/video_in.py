@@ -1,7 +1,8 @@
 """Video input through PyAV (FFmpeg): files decoded with their timestamps, codec and whether they carry audio (so
 the output can mirror them), and network streams that reconnect when they drop.
 
-PyAV is imported when a video is opened; without it only cameras, images, windows and the HTTP server work.
+PyAV is imported when a video is opened. Without it, `open_source` reads files through OpenCV
+(rtstyle.io.cv_video) and network streams are refused with the extra to install.
 """
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
 """Video output through PyAV (FFmpeg): a file with the input's frame rate, its codec where the container takes it,
-and its audio copied in; and a live network stream.
+and its audio copied in; and a live network stream. `open_video_sink` falls back to OpenCV's writer
+(rtstyle.io.cv_video: no audio, MPEG-4) where PyAV is not installed.
 """
 from __future__ import annotations
 
 import heapq
 import os
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 from rtstyle.errors import RtstyleError
 from rtstyle.files import partial_path
 from rtstyle.frames import Frame, SourceInfo
+from rtstyle.io import pyav
 from rtstyle.io.pyav import load_av
 
 CONTAINER_CODECS = {  # encoders a container takes, best first; the input's codec is kept when it is listed
@@ -204,3 +207,16 @@ class StreamSink:
             finally:
                 self._container.close()
 
+
+def open_video_sink(path: str | Path, like: SourceInfo | None = None, fps: float | None = None,
+                    preset: str = "ultrafast", crf: int = 20, log: Callable[[str], None] = print):
+    """A sink writing the video file `path`: through PyAV where it is installed (codec and audio kept), else through
+    OpenCV, saying so in one line through `log` (the frames are all there; the audio is not)."""
+    if pyav.available():
+        return VideoFileSink(path, like, fps=fps, preset=preset, crf=crf)
+    from rtstyle.io.cv_video import CvVideoFileSink
+
+    sink = CvVideoFileSink(path, like, fps=fps)
+    log(f"PyAV is not installed: writing {Path(path).name} through OpenCV as {sink.codec_name}, without audio "
+        "(pip install 'rtstyle[video]' keeps the codec and the audio)")
+    return sink
