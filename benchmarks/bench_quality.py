@@ -4,7 +4,7 @@
     python benchmarks/bench_quality.py --models a.pt b.onnx --baseline unregularized.onnx
 
 1. For each model and style: on held-out photos (never trained on), the VGG-16 content and Gram style losses of the
-   model's output divided by those of a Gatys optimisation of the same pair with the same loss (GUIDE.md §4); also
+   model's output divided by those of a Gatys optimisation of the same pair with the same loss; also
    the ratio at relu3_3 alone, because the shallow layers dominate the summed style loss. 1.0 = as good as the
    offline reference; lower is better.
 2. Temporal warping error (Lai et al. 2018) on ../shared/video clips, computed on the input frames' optical flow,

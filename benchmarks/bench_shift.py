@@ -1,4 +1,4 @@
-"""Shift equivariance: how much a camera pan makes a network's texture shimmer (GUIDE.md §4).
+"""Shift equivariance: how much a camera pan makes a network's texture shimmer.
 
     python benchmarks/bench_shift.py                               # shipped models + the peer
     python benchmarks/bench_shift.py --models runs/cin-fast/model.pt

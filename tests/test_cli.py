@@ -1,24 +1,8 @@
 """The command line, run as a user runs it: a real process, real files."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import cv2
-
-
-def rtstyle(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtstyle", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
+from helpers import assert_one_line_error, rtstyle
 
 
 def test_gatys_missing_file(tmp_path, painting):
@@ -36,9 +20,9 @@ def test_gatys_non_image_file(tmp_path, photo):
 
 def test_unknown_option(tmp_path, photo, painting):
     result = rtstyle("gatys", photo, painting, "-o", tmp_path / "out.png", "--colour-magic")
-    assert_one_line_error(result, "unrecognized arguments", "--colour-magic")
+    assert_one_line_error(result, "unrecognized arguments", "--colour-magic", code=2)
     assert result.returncode == 2
-    assert_one_line_error(rtstyle("paint"), "invalid choice")
+    assert_one_line_error(rtstyle("paint"), "invalid choice", code=2)
 
 
 def test_output_folder_missing_and_input_not_overwritten(tmp_path, photo, painting):

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, rtstyle
 from rtstyle_train.arbitrary import ArbitraryFamily
 from rtstyle_train.cin import ConditionalFamily
 from rtstyle_train.data import load_styles
@@ -128,17 +127,6 @@ def test_init_from_starts_every_style_where_the_trained_model_is(photos, paintin
     wrong = settings(photos, tmp_path / "base", steps=1, variant="base", init_from=str(trained))
     with pytest.raises(RtstyleError, match="is a tiny model"):
         train(ConditionalFamily(styles), wrong, torch.device("cpu"))
-
-
-def rtstyle(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtstyle", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-
-
-def assert_one_line_error(result, *words):
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1 and len(lines) == 1, result.stderr
-    assert all(word in lines[0] for word in words), lines[0]
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):

@@ -1,4 +1,4 @@
-"""Temporal warping error (Lai et al. 2018, "Learning Blind Video Temporal Consistency"), as GUIDE.md §4 defines it:
+"""Temporal warping error (Lai et al. 2018, "Learning Blind Video Temporal Consistency"):
 
     E = mean over t of  Σ M_t ‖O_t − warp(O_{t+1})‖² / Σ M_t
 
