@@ -6,17 +6,13 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
-
 from rtstyle.errors import RtstyleError
 from rtstyle.files import check_output_path
 from rtstyle.images import read_image, write_image
-from rtstyle.io.sinks import draw_lines
 from rtstyle.io.sources import ImageSource, open_source
 from rtstyle.live import HOTKEYS, View, compose, key_handler
 from rtstyle.model import ASSETS, open_model
 from rtstyle.pipeline import Pipeline
-from rtstyle.processing import fit_within, resize
 from rtstyle.stylizer import Stylizer
 
 
@@ -121,6 +117,7 @@ def stylize_command(args: argparse.Namespace) -> None:
     inputs = [Path(p) for p in args.images]
     if len(inputs) > 1 and args.output and Path(args.output).suffix:
         raise RtstyleError("several images need -o to be a folder")
+    print(_style_line(stylizer))
     for path in inputs:
         image = read_image(path)
         out = Path(args.output) if args.output else path.with_name(f"{path.stem}_{_slug(stylizer.style.label)}.png")
@@ -130,6 +127,15 @@ def stylize_command(args: argparse.Namespace) -> None:
         check_output_path(out, inputs=inputs, overwrite=args.overwrite)
         write_image(out, stylizer([image])[0])
         print(f"wrote {out}")
+
+
+def _style_line(stylizer: Stylizer) -> str:
+    """Which style runs, by number and name where the model has it built in ("style 3: starry_night"), so that
+    `--style 3` says what 3 is."""
+    label, meta = stylizer.style.label, stylizer.meta
+    if label in meta.style_names:
+        return f"style {meta.style_names.index(label)}: {label} ({stylizer.model.path.name})"
+    return f"style: {label} ({stylizer.model.path.name})"
 
 
 def _slug(text: str) -> str:
@@ -148,22 +154,13 @@ def styles_command(args: argparse.Namespace) -> None:
     for index, style in enumerate(stylizer.styles):
         print(f"  {index:2d}  {style.label}")
     if args.sheet:
+        from rtstyle.sheets import given_paintings, style_sheet, training_paintings
+
         sheet_path = check_output_path(args.sheet, overwrite=args.overwrite)
-        write_image(sheet_path, style_sheet(stylizer, read_image(Path(args.photo) if args.photo else
-                                                                 Path(str(ASSETS / "sample.jpg")))))
+        photo = read_image(Path(args.photo) if args.photo else Path(str(ASSETS / "sample.jpg")))
+        model_path = stylizer.model.path
+        paintings = given_paintings(args.style) if meta.family == "arbitrary" else training_paintings(meta, model_path)
+        what = "any painting" if meta.family == "arbitrary" else f"{len(stylizer.styles)} styles"
+        title = [model_path.name, f"{meta.family} {meta.variant}: {what}"]
+        write_image(sheet_path, style_sheet(stylizer, photo, paintings, title))
         print(f"wrote {sheet_path}")
-
-
-def style_sheet(stylizer: Stylizer, photo: np.ndarray, columns: int = 4, side: int = 320) -> np.ndarray:
-    """The photo in every style of the model, labelled, in a grid (the first cell is the photo itself)."""
-    photo = resize(photo, *fit_within(*photo.shape[:2], side))
-    cells = [("photo", photo)]
-    for index in range(len(stylizer.styles)):
-        stylizer.current = index
-        cells.append((stylizer.style.label, stylizer([photo])[0]))
-    rows = []
-    for start in range(0, len(cells), columns):
-        row = [draw_lines(image, [label]) for label, image in cells[start:start + columns]]
-        row += [np.zeros_like(photo)] * (columns - len(row))
-        rows.append(np.hstack(row))
-    return np.vstack(rows)

@@ -68,6 +68,13 @@ def test_arbitrary_model_has_an_encoder_and_styles_an_unseen_painting(shared, tm
     assert cv2.imread(str(out)) is not None
 
 
+def test_stylize_by_number_says_which_style_that_is(photo, tmp_path):
+    _, meta = plain_session(shipped_models()[DEFAULT_MODEL])
+    result = rtstyle("stylize", photo, "--style", "3", "-o", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    assert f"style 3: {meta['style_names'][3]}" in result.stdout
+
+
 def test_demo_with_no_arguments_stylizes_the_sample_clip(tmp_path):
     result = rtstyle("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -16,13 +16,26 @@ from rtstyle.frames import Frame
 from rtstyle.images import write_image
 
 
-def draw_lines(image: np.ndarray, lines: list[str]) -> np.ndarray:
-    """A copy of the image with white, black-outlined text lines at the top left."""
+def draw_lines(image: np.ndarray, lines: list[str], scale: float = 0.55) -> np.ndarray:
+    """A copy of the image with white text lines on a darkened band at the top left, readable on any picture.
+
+    (Not a thick dark copy of the text as its outline: OpenCV's glyphs advance further when drawn thicker, so such an
+    outline drifts ahead of the letters, "originall".)"""
     image = image.copy()
+    lines = [text for text in lines if text]
+    if not lines:
+        return image
+    font, margin, pad = cv2.FONT_HERSHEY_SIMPLEX, 6, 5
+    (_, ascent), descent = cv2.getTextSize("Ag", font, scale, 1)
+    pitch = ascent + descent + 6
+    width = max(cv2.getTextSize(text, font, scale, 1)[0][0] for text in lines)
+    bottom = min(image.shape[0], margin + 2 * pad + pitch * len(lines) - 6)
+    right = min(image.shape[1], margin + 2 * pad + width)
+    band = image[margin:bottom, margin:right]
+    band[:] = (band * 0.35).astype(np.uint8)
     for row, text in enumerate(lines):
-        y = 22 + 22 * row
-        cv2.putText(image, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(image, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        y = margin + pad + ascent + row * pitch
+        cv2.putText(image, text, (margin + pad, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return image
 
 
