@@ -58,7 +58,8 @@ def run_command(args: argparse.Namespace) -> None:
         if args.serve is not None:
             server = MjpegServer(args.serve, args.host, token=args.token).start()
             sinks.append(server)
-            print(f"serving on {server.url} (OBS: add a Browser source with this address)")
+            print(f"serving on {server.url} (OBS: add a Browser source with this address); one frame: "
+                  f"{server.link('/frame.jpg')}, the raw stream: {server.link('/stream.mjpg')}")
         if args.virtual_camera:
             sinks.append(VirtualCameraSink(source.info.fps or 30.0))
         pipeline_ref: list[Pipeline] = []

@@ -10,7 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from helpers import STRICT
+from helpers import STRICT, rtstyle
 
 from rtstyle.frames import Frame
 from rtstyle.io.mjpeg import BOUNDARY, MjpegServer
@@ -103,6 +103,13 @@ def test_token(tmp_path):
         assert connection.getresponse().status == 200
     finally:
         server.close()
+
+
+def test_start_up_line_gives_the_page_snapshot_and_stream_addresses(photo):
+    result = rtstyle("run", "--source", photo, "--serve", "0", "--no-window", "--token", "t0k")
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("serving on http://127.0.0.1:")]
+    assert "/?token=t0k" in line and "/frame.jpg?token=t0k" in line and "/stream.mjpg?token=t0k" in line
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome") or "chromium"

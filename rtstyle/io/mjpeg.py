@@ -74,7 +74,12 @@ class MjpegServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        """The page's address (with the token, if any): what a browser or OBS opens."""
+        return self.link("/")
+
+    def link(self, path: str) -> str:
+        """The address of one of the served paths (/, /stream.mjpg, /frame.jpg), with the token if any."""
+        return f"http://{self.host}:{self.port}{path}" + (f"?token={self.token}" if self.token else "")
 
     def jpeg(self, after: int, timeout: float) -> tuple[bytes | None, int]:
         """The newest JPEG once it is newer than sequence `after` (waits up to `timeout`); (None, seq) on closing."""
