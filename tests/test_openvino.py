@@ -64,11 +64,14 @@ def test_one_compilation_per_frame_size_and_the_model_cache(shared, tmp_path, mo
         for batch in (small, large, small, large, small):
             model.frames.infer_tensor(batch, cond)
         assert len(model.frames._shared.by_shape) == 2
-        copy = model.frames.copy()  # a worker's copy shares the compilations
-        assert copy._shared is model.frames._shared
-        copy.infer_tensor(small, cond)
-        assert len(model.frames._shared.by_shape) == 2
-        copy.close()
+        copies = [model.frames.copy() for _ in range(2)]  # a file's workers share one throughput compilation
+        assert copies[0]._shared is copies[1]._shared is not model.frames._shared
+        assert copies[0]._shared.config["PERFORMANCE_HINT"] == "THROUGHPUT"
+        first, second = (copy.infer_tensor(small, cond) for copy in copies)
+        assert np.array_equal(first, second)
+        for copy in copies:
+            copy.close()
+        assert len(copies[0]._shared.by_shape) == 1 and len(model.frames._shared.by_shape) == 2
     assert any((tmp_path / "openvino").iterdir())  # compiled blobs cached for the next start
 
 

@@ -6,8 +6,10 @@ them in bf16 — measured here 1.2–3.6× ONNX Runtime's speed on the same file
 - Static shapes: a network compiled for one frame size runs faster than a dynamic one; a video keeps one size, so
   each new (batch, height, width) is compiled once and kept (the last few sizes).
 - OpenVINO's model cache (under rtstyle's cache folder) keeps compiled blobs, so the second start is fast.
-- Copies (`copy()`) share the compiled networks and get their own infer requests: several pipeline workers then run
-  requests concurrently, as OpenVINO's streams expect.
+- Latency for live sources, throughput for files: a backend compiles for latency (one stream using every core for
+  one frame); its copies (`copy()`, what `Stylizer.replicas` makes for a file's inference workers) share one
+  compilation for throughput (OpenVINO's streams, each on part of the cores) and each bring an infer request, so
+  the workers' frames run side by side.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class OpenVinoBackend(Backend):
                  precision: str = "auto", _shared: _Compiled | None = None):
         super().__init__(path, device, threads, role, precision)
         self._shared = _shared
+        self._for_copies: _Compiled | None = None  # the throughput compilation this backend's copies share
         self._requests: dict[int, object] = {}  # id(compiled model) → this backend's infer request on it
 
     def describe(self) -> str:
@@ -109,9 +112,19 @@ class OpenVinoBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = self.threads
         return config
 
+    def parallel_copies_help(self) -> bool:
+        return True
+
     def copy(self, threads: int | None = None) -> Backend:
-        """Shares the compiled networks (and their threads); a copy only adds an infer request."""
-        return type(self)(self.path, self.device, self.threads, self.role, self.precision, _shared=self._shared).load()
+        """A backend sharing one throughput compilation with this backend's other copies; it only adds an infer
+        request (`threads` is OpenVINO's business here: its streams divide the cores)."""
+        if self._for_copies is None:
+            shared = self._shared
+            config = {**shared.config, "PERFORMANCE_HINT": "THROUGHPUT"}
+            config.pop("INFERENCE_NUM_THREADS", None)
+            self._for_copies = _Compiled(shared.core, shared.model, config)
+        return type(self)(self.path, self.device, self.threads, self.role, self.precision,
+                          _shared=self._for_copies).load()
 
     def _infer(self, batch: np.ndarray, cond: np.ndarray | None) -> np.ndarray:
         feeds = {"image": batch}
