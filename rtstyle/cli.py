@@ -241,7 +241,7 @@ def _add_variants(sub: argparse._SubParsersAction) -> None:
                        description="Parameter count and multiply-accumulates at 640×480 of every variant and family.")
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--width", type=int, default=640)
-    p.set_defaults(handler=_lazy("rtstyle.models.summary", "variants_command", needs="train"))
+    p.set_defaults(handler=_lazy("rtstyle.variants", "variants_command", needs="train"))
 
 
 def build_parser() -> argparse.ArgumentParser:

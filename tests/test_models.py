@@ -87,6 +87,19 @@ def test_arbitrary_predictor_is_frozen_and_embeds_any_size():
     assert emb.shape == (2, 100)
 
 
+@pytest.mark.parametrize("family", ["feedforward", "cin", "arbitrary"])
+@pytest.mark.parametrize("variant", ["tiny", "fast"])
+def test_cost_counted_on_the_meta_device_equals_the_cost_of_a_real_run(variant, family):
+    """`rtstyle variants` counts on PyTorch's meta device (shapes only) to print in a second: same numbers."""
+    from rtstyle.models.summary import count_macs, count_parameters
+
+    real = create_model(family, variant, num_styles=1)
+    with torch.device("meta"):
+        shapes_only = create_model(family, variant, num_styles=1)
+    assert count_macs(shapes_only, 96, 128, family) == count_macs(real, 96, 128, family) > 0
+    assert count_parameters(shapes_only) == count_parameters(real)
+
+
 def test_variants_are_named_and_sized():
     assert {"tiny", "base"} <= set(VARIANTS)
     base = create_model("feedforward", "base")
