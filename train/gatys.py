@@ -145,9 +145,10 @@ def quality_vs_gatys(output: torch.Tensor, content: torch.Tensor, style: torch.T
     """A model's output for (content, style) scored against the Gatys optimum for the same pair, same loss.
 
     Returns the model's and Gatys's loss parts and the ratios model / Gatys for the content loss, the summed style
-    loss and the relu3_3 style loss (the shallow layers dominate the sum). Lower is better; 1.0 is as good as the
-    offline reference. output and content are (1,3,H,W) of the same size, in [0,1]. Pass `reference` (an earlier
-    result's "reference") to score another model against the same optimum without optimising again.
+    loss and the style loss of every layer on its own ("style/relu1_2"…: the shallow layers dominate the sum). Lower
+    is better; 1.0 is as good as the offline reference. output and content are (1,3,H,W) of the same size, in
+    [0,1]. Pass `reference` (an earlier result's "reference") to score another model against the same optimum
+    without optimising again.
     """
     config = replace(config or GatysConfig(), loss=loss)
     loss_fn = PerceptualLoss(vgg, loss)
@@ -159,7 +160,6 @@ def quality_vs_gatys(output: torch.Tensor, content: torch.Tensor, style: torch.T
         _, gatys_parts = loss_fn(reference, content_targets, style_targets)
     model = {k: v.item() for k, v in model_parts.items()}
     gatys = {k: v.item() for k, v in gatys_parts.items()}
-    ratio = {key: model[key] / max(gatys[key], 1e-12) for key in ("content", "style")}
-    if "style/relu3_3" in model:
-        ratio["style/relu3_3"] = model["style/relu3_3"] / max(gatys["style/relu3_3"], 1e-12)
+    keys = ["content", "style"] + [key for key in model if key.startswith("style/")]
+    ratio = {key: model[key] / max(gatys[key], 1e-12) for key in keys}
     return {"model": model, "gatys": gatys, "ratio": ratio, "reference": reference}
