@@ -71,7 +71,10 @@ class WindowSink:
         self.poll()
 
     def poll(self, wait_ms: int = 1) -> None:
-        """Handle keys and a closed window; also called while paused."""
+        """Handle keys and a closed window; also called while paused and while waiting for frames. Before the first
+        frame there is no window yet: nothing to answer (asking OpenCV about a window it never made fails)."""
+        if not self._open:
+            return
         key = cv2.waitKey(wait_ms)
         if key != -1 and self.on_key and self.on_key(key & 0xFF):
             raise WindowClosed
