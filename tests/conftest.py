@@ -2,12 +2,33 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RTSTYLE_SHARED", REPO.parent / "shared"))
+
+
+# Tests that need a system tool say so in their skip reason: "needs Chromium (Debian package chromium)".
+SYSTEM_TOOL = re.compile(r"\(Debian packages? ([^)]*)\)")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own short summary
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line at the end naming the tests skipped for a missing system tool and how to run them: on a newcomer's
+    machine the window and browser tests would otherwise skip silently among the rest."""
+    names, packages = [], []
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        match = SYSTEM_TOOL.search(reason)
+        if match:
+            names.append(report.nodeid.split("::")[-1])
+            packages += [name.strip() for name in match.group(1).split(",")]
+    if names:
+        terminalreporter.write_line(f"{len(names)} skipped for want of a system tool ({', '.join(names)}): "
+                                    f"sudo apt-get install {' '.join(dict.fromkeys(packages))} to run them")
 
 
 @pytest.fixture(scope="session")
