@@ -15,10 +15,11 @@ SHARED = Path(os.environ.get("RTSTYLE_SHARED", REPO.parent / "shared"))
 SYSTEM_TOOL = re.compile(r"\(Debian packages? ([^)]*)\)")
 
 
-@pytest.hookimpl(trylast=True)  # after pytest's own short summary
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: the line comes after pytest's own short summary
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """One line at the end naming the tests skipped for a missing system tool and how to run them: on a newcomer's
     machine the window and browser tests would otherwise skip silently among the rest."""
+    result = yield
     names, packages = [], []
     for report in terminalreporter.stats.get("skipped", []):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
@@ -29,6 +30,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if names:
         terminalreporter.write_line(f"{len(names)} skipped for want of a system tool ({', '.join(names)}): "
                                     f"sudo apt-get install {' '.join(dict.fromkeys(packages))} to run them")
+    return result
 
 
 @pytest.fixture(scope="session")
