@@ -193,3 +193,24 @@ def test_tensorrt_engine_builds_and_matches(tmp_path, exported):
     source = next(r for r in exported["cin"][2] if r.precision == "fp16").path
     report = build_engine(source, tmp_path / "cin.engine", parse_sizes("240p,360p"), "fp16", 2, log=lambda _: None)
     assert max(report.max_errors.values()) < 2e-2
+
+
+def test_the_fast_variant_exports_and_runs_on_every_cpu_backend(tmp_path, photo):
+    """The grid-free CPU default: blur-pools and bilinear resizes at odd frame sizes survive export, and ONNX Runtime
+    and OpenVINO agree with PyTorch."""
+    from rtstyle_export.onnx import export_onnx
+
+    from rtstyle.model import open_model
+
+    checkpoint = tmp_path / "fast.pt"
+    make_checkpoint(checkpoint, "cin", variant="fast")
+    report = export_onnx(checkpoint, tmp_path / "fast.onnx", log=lambda _: None)[0]
+    frame = resize(read_image(photo), 77, 101)
+    with open_model(checkpoint, "torch", "cpu") as reference:
+        cond = reference.styles()[1].cond
+        expected = reference.frames.infer_tensor(frames_to_batch([frame]), cond)
+    backends = ["onnxrt"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    for backend in backends:
+        with open_model(report.path, backend, "cpu", "fp32") as model:
+            got = model.frames.infer_tensor(frames_to_batch([frame]), cond)
+        assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-3, backend
