@@ -1,9 +1,13 @@
 """Things several test files make: small models with distinct styles, clips with an audio track, CLI runs."""
 from __future__ import annotations
 
+import http.server
+import io
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +105,68 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str, code
     assert result.returncode == code and len(lines) == 1, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     assert all(word in lines[0] for word in words), lines[0]
+
+
+class LiveStream:
+    """A real clip served as a live MPEG-TS stream over HTTP on loopback, at the clip's own pace and looping, like a
+    network camera. `drop()` cuts every connection and stops listening (the camera goes away); `restore()` listens
+    again on the same port, and each new connection starts the clip from its beginning."""
+
+    def __init__(self, clip: Path):
+        import av
+
+        data = io.BytesIO()
+        with av.open(str(clip)) as src, av.open(data, "w", format="mpegts") as dst:
+            stream = dst.add_stream_from_template(src.streams.video[0])
+            for packet in src.demux(src.streams.video[0]):
+                if packet.dts is not None:  # the demuxer's empty end packet
+                    packet.stream = stream
+                    dst.mux(packet)
+            seconds = float(src.duration) / 1e6
+        self.data, self.bytes_per_second = data.getvalue(), len(data.getvalue()) / seconds
+        self.port, self.connections = 0, 0
+        self._cut = threading.Event()
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/live.ts"
+
+    def restore(self) -> LiveStream:
+        owner, cut = self, threading.Event()  # one per serving: a restore never revives a dropped connection
+        self._cut = cut
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                owner.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp2t")
+                self.end_headers()
+                chunk = max(188, int(owner.bytes_per_second * 0.04) // 188 * 188)  # ~40 ms of TS packets
+                start, sent = time.perf_counter(), 0
+                try:
+                    while not cut.is_set():
+                        piece = owner.data[sent % len(owner.data):][:chunk]
+                        self.wfile.write(piece)
+                        sent += len(piece)
+                        time.sleep(max(0.0, start + sent / owner.bytes_per_second - time.perf_counter()))
+                except OSError:  # the reader went away
+                    pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]  # the real one the first time (0 asks for a free one)
+        threading.Thread(target=self._server.serve_forever, name="live-stream", daemon=True).start()
+        return self
+
+    start = restore
+
+    def drop(self) -> None:
+        self._cut.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

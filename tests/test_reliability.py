@@ -15,12 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import STRICT, assert_one_line_error, make_clip, probe, rtstyle
+from helpers import STRICT, LiveStream, assert_one_line_error, make_clip, probe, rtstyle
 
 from rtstyle.errors import DeviceOutOfMemory
 from rtstyle.frames import Frame
 from rtstyle.io.mjpeg import MjpegServer
-from rtstyle.io.video_in import VideoFileSource
+from rtstyle.io.video_in import StreamSource, VideoFileSource
 from rtstyle.model import open_model
 from rtstyle.pipeline import Pipeline
 from rtstyle.stylizer import Stylizer
@@ -209,17 +209,65 @@ def test_out_of_memory_lowers_the_inference_size(cin_onnx, capsys):
     assert "inference size lowered" in capsys.readouterr().out
 
 
-def test_server_keeps_serving_while_the_stream_reconnects():
-    server = MjpegServer(port=0).start()
-    try:
-        server.write(Frame(np.full((32, 32, 3), 200, np.uint8), 0))
-        # no new frames for a while (the source is reconnecting): the last frame is still served
-        time.sleep(0.5)
-        connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
-        connection.request("GET", "/frame.jpg")
-        assert connection.getresponse().status == 200
-    finally:
-        server.close()
+class Recorder:
+    """A sink that counts the frames it is given and keeps the last one."""
+
+    def __init__(self):
+        self.count, self.last = 0, None
+
+    def write(self, frame: Frame) -> None:
+        self.count, self.last = self.count + 1, frame.image
+
+    def close(self) -> None:
+        pass
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.perf_counter() + seconds
+    while not condition():
+        assert time.perf_counter() < deadline, f"timed out after {seconds} s waiting for {what}"
+        time.sleep(0.02)
+
+
+def snapshot(server: MjpegServer) -> np.ndarray:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    connection.request("GET", "/frame.jpg")
+    response = connection.getresponse()
+    assert response.status == 200
+    return cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_a_stream_that_drops_is_reopened_while_the_page_keeps_its_last_frame(cin_onnx, shared):
+    """A real network stream (a clip served live over HTTP) → model → web page. The stream goes away mid-way: the
+    source says it is reconnecting, the page still serves the last frame; the stream comes back: frames flow again."""
+    stream = LiveStream(shared / "video" / "carphone_pristine.mp4").start()
+    source = StreamSource(stream.url, timeout=2.0)
+    server, recorder = MjpegServer(port=0), Recorder()
+    with open_model(cin_onnx) as model:
+        source.start()
+        pipeline = Pipeline(source, Stylizer(model), [server, recorder])
+        runner = threading.Thread(target=pipeline.run, daemon=True)
+        runner.start()
+        try:
+            wait_until(lambda: recorder.count >= 10, 30, "frames from the stream")
+            assert source.reconnects == 0 and not source.reconnecting
+            stream.drop()
+            wait_until(lambda: source.reconnecting, 10, "the source to notice the drop")
+            time.sleep(1.0)  # the stream stays away a while (reopening is tried and refused meanwhile)
+            assert source.reconnecting and source.reconnects == 0
+            held = recorder.count
+            # the page keeps the last stylized frame: exactly that frame as the server encodes it
+            ok, last = cv2.imencode(".jpg", recorder.last, [cv2.IMWRITE_JPEG_QUALITY, server.quality])
+            assert np.array_equal(snapshot(server), cv2.imdecode(last, cv2.IMREAD_COLOR))
+            stream.restore()
+            wait_until(lambda: recorder.count >= held + 10, 30, "frames after the stream came back")
+            assert source.reconnects >= 1 and not source.reconnecting and stream.connections == 2
+        finally:
+            source.stop()
+            runner.join(timeout=10)
+            stream.drop()
+    assert not runner.is_alive()
+    assert pipeline.stats.frames_out == recorder.count
 
 
 # --- security --------------------------------------------------------------------------------------------------
