@@ -212,6 +212,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--style-dim", type=int, default=100, help="style embedding size (default 100)")
     common(q)
     p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
+    _add_corpus(families)
+
+
+def _add_corpus(families: argparse._SubParsersAction) -> None:
+    q = families.add_parser("corpus", help="build a style corpus (paintings + Debian artwork) for arbitrary styles",
+                            description="Fetch paintings, textures and artwork (apt-get download + dpkg -x, nothing "
+                                        "installed), normalise and deduplicate them, hold out evaluation styles, and "
+                                        "write OUT/train, OUT/eval and OUT/manifest.json (source, licence, size).")
+    q.add_argument("--out", required=True, metavar="DIR", help="corpus folder to create")
+    q.add_argument("--shared", metavar="DIR", help="paintings folder (default $RTSTYLE_SHARED/styles or "
+                                                   "../shared/styles)")
+    q.add_argument("--content", metavar="DIR", help="training photos, kept out of the styles (default "
+                                                    "$RTSTYLE_SHARED/photos or ../shared/photos)")
+    q.add_argument("--packages", nargs="*", metavar="NAME", help="Debian packages to take (default: all known)")
+    q.add_argument("--cache", metavar="DIR", help="where packages are extracted (default ~/.cache/rtstyle/debian)")
+    q.add_argument("--max-side", type=int, default=1024, help="long side cap in pixels (default 1024)")
+    q.add_argument("--min-side", type=int, default=256, help="drop images whose short side is smaller (default 256)")
+    q.add_argument("--tile-side", type=int, default=512, help="tile seamless textures up to this (default 512)")
+    q.add_argument("--holdout", nargs="*", default=["great_wave", "the_scream", "klimt_the_kiss"], metavar="NAME",
+                   help="paintings held out for evaluation (default great_wave the_scream klimt_the_kiss)")
+    q.add_argument("--holdout-fraction", type=float, default=0.1, help="share of each package held out (default 0.1)")
+    q.add_argument("--overwrite", action="store_true", help="rebuild an existing corpus folder")
+    q.set_defaults(handler=_lazy("rtstyle_train.corpus", "corpus_command", needs="train"))
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:

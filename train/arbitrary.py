@@ -28,15 +28,29 @@ def rotate_hue(images: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     return yiq_to_rgb(torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)).clamp(0, 1)
 
 
+def adjust_contrast_saturation(images: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
+    """(B,3,H,W) RGB in [0,1], factors (B,) → a new tensor: each image's contrast scaled about its mean luminance,
+    then its saturation scaled about each pixel's grey (1 leaves an image as it is, 0 makes it flat / grey)."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    luma = (images * weights).sum(1, keepdim=True)  # (B,1,H,W)
+    mean = luma.mean(dim=(2, 3), keepdim=True)
+    c = contrast.to(images).view(-1, 1, 1, 1)
+    out = mean + c * (images - mean)
+    grey = mean + c * (luma - mean)  # the grey of the contrast-scaled image
+    return (grey + saturation.to(images).view(-1, 1, 1, 1) * (out - grey)).clamp(0, 1)
+
+
 class ArbitraryFamily(Family):
     name = "arbitrary"
 
     def __init__(self, styles: list[Style], crop_size: int = 256, style_dim: int = 100, hue_jitter: float = 0.5,
-                 vgg_weights: str | None = None):
+                 vgg_weights: str | None = None, tone_jitter: float = 0.5, tone_range: float = 1.5):
         if len(styles) < 2:
             raise RtstyleError("arbitrary-style training needs at least 2 paintings (a folder of them is best)")
         self.styles, self.crop_size, self.style_dim = styles, crop_size, style_dim
         self.hue_jitter = hue_jitter  # probability of a random hue rotation per crop
+        self.tone_jitter = tone_jitter  # probability of random contrast and saturation factors per crop…
+        self.tone_range = tone_range  # …each drawn log-uniformly from [1/tone_range, tone_range]
         self.vgg_weights = vgg_weights
         self.loss_fn: PerceptualLoss | None = None
         self.images: list[torch.Tensor] = []
@@ -58,7 +72,8 @@ class ArbitraryFamily(Family):
         self.images = [s.image.to(device) for s in self.styles]
 
     def style_crops(self, batch: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        """(B,3,S,S): random crops of random paintings, covering ½ to all of the painting's shorter side."""
+        """(B,3,S,S): random crops of random paintings, covering ½ to all of the painting's shorter side, flipped half
+        the time, with random hue rotations, contrast and saturation."""
         crops = []
         for _ in range(batch):
             image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
@@ -74,7 +89,12 @@ class ArbitraryFamily(Family):
         crops = torch.cat(crops)
         jitter = (torch.rand(batch, generator=generator) < self.hue_jitter).float()
         angles = jitter * (torch.rand(batch, generator=generator) * 2 - 1) * math.pi
-        return rotate_hue(crops, angles.to(device))
+        crops = rotate_hue(crops, angles.to(device))
+        toned = (torch.rand(batch, generator=generator) < self.tone_jitter).float()
+        spread = math.log(self.tone_range)
+        contrast, saturation = (torch.exp(toned * (torch.rand(batch, generator=generator) * 2 - 1) * spread)
+                                for _ in range(2))
+        return adjust_contrast_saturation(crops, contrast, saturation)
 
     def conditioning(self, model, batch, generator, device) -> Conditioning:
         crops = self.style_crops(batch, generator, device)
