@@ -3,15 +3,24 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from helpers import STRICT, STYLE_NAMES, assert_one_line_error, make_clip, probe, rtstyle
+
+from rtstyle.model import open_model
+from rtstyle.stylizer import Stylizer
 
 
 def test_transcode_keeps_frames_rate_and_audio(cin_onnx, tmp_path):
@@ -94,41 +103,126 @@ def test_stopping_a_transcode_leaves_a_playable_file(cin_onnx, shared, tmp_path,
 XVFB, XDOTOOL = shutil.which("Xvfb") or "Xvfb", shutil.which("xdotool") or "xdotool"
 
 
+def still_clip(path: Path, image: np.ndarray, frames: int = 25) -> np.ndarray:
+    """A lossless H.264 clip showing `image` in every frame; returns the frame as it decodes (the same every time)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = image.shape[1], image.shape[0], "yuv420p"
+        video.options = {"qp": "0"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="bgr24")
+
+
+def start_xvfb() -> tuple[subprocess.Popen, str]:
+    """An X server on a display number it picks itself (no clash with another test run on the machine)."""
+    read, write = os.pipe()
+    xvfb = subprocess.Popen([XVFB, "-displayfd", str(write), "-screen", "0", "800x600x24"], pass_fds=(write,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as reader:
+        ready, _, _ = select.select([reader], [], [], 30)  # a loaded machine can take a while to start it
+        number = reader.readline().strip() if ready else ""
+    if not number:
+        xvfb.kill()
+        pytest.fail("Xvfb did not start")
+    return xvfb, f":{number}"
+
+
+def mean_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+
 @pytest.mark.skipif(not (shutil.which(XVFB) and shutil.which(XDOTOOL)) and not STRICT,
                     reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)")
-def test_window_shows_frames_and_answers_keys(cin_onnx, shared):
-    display = ":87"
-    xvfb = subprocess.Popen([XVFB, display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+def test_window_keys_change_the_frames(cin_onnx, photo, tmp_path):
+    """A real window under Xvfb, keys typed with xdotool, and their effect seen on the frames themselves (the run
+    also serves them on its web page): `n` brings the next style, `s` puts the original beside the stylized frame."""
+    still = cv2.resize(cv2.imread(str(photo)), (160, 120), interpolation=cv2.INTER_AREA)
+    frame = still_clip(tmp_path / "still.mp4", still)  # every frame the same: only the keys change what comes out
+    with open_model(cin_onnx, "onnxrt", "cpu") as model:
+        stylizer = Stylizer(model)
+        styled = [stylizer([frame])[0]]  # style 0
+        stylizer.cycle(1)
+        styled.append(stylizer([frame])[0])  # style 1
+    assert mean_error(*styled) > 10
+
+    def nearer(image: np.ndarray, style: int) -> bool:  # the served JPEG is much nearer that style than the other
+        return mean_error(image, styled[style]) < 0.5 * mean_error(image, styled[1 - style])
+
+    xvfb, display = start_xvfb()
+    env = {**os.environ, "DISPLAY": display, "PYTHONUNBUFFERED": "1"}
+    stdout: list[str] = []
+    errors = (tmp_path / "stderr.txt").open("w")
     try:
-        env = {**os.environ, "DISPLAY": display}
-        deadline = time.time() + 30  # a loaded machine can take a while to start the X server
-        while subprocess.run([XDOTOOL, "getdisplaygeometry"], env=env, capture_output=True).returncode != 0:
-            assert time.time() < deadline, "Xvfb did not start"
-            time.sleep(0.2)
-        process = subprocess.Popen([sys.executable, "-m", "rtstyle", "run", "--source", shared / "video" / "bikes.mp4",
-                                    "--realtime", "--model", cin_onnx], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
-        window = ""
-        deadline = time.time() + 60
-        while time.time() < deadline and not window and process.poll() is None:
+        process = subprocess.Popen([sys.executable, "-m", "rtstyle", "run", "--source", tmp_path / "still.mp4",
+                                    "--realtime", "--loop", "--serve", "0", "--model", cin_onnx, "--backend",
+                                    "onnxrt", "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=errors,
+                                   text=True)
+        reader = threading.Thread(target=lambda: stdout.extend(process.stdout), daemon=True)
+        reader.start()
+
+        def said() -> str:
+            return (tmp_path / "stderr.txt").read_text().strip()[-500:]
+
+        def wait_for(what: str, found, seconds: float = 60):  # found() gives None until it happens
+            deadline = time.time() + seconds  # generous: a loaded 2-core machine
+            while time.time() < deadline and process.poll() is None:
+                result = found()
+                if result is not None:
+                    return result
+                time.sleep(0.2)
+            pytest.fail(f"{what} did not happen; rtstyle said: {said()}")
+
+        def served() -> str | None:
+            return next((m.group(1) for line in stdout if (m := re.search(r"serving on (http://\S+/)", line))), None)
+
+        page = wait_for("serving", served)
+
+        def snapshot() -> np.ndarray | None:
+            try:
+                with urllib.request.urlopen(page + "frame.jpg", timeout=10) as response:
+                    return cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
+            except OSError:  # 503 before the first frame
+                return None
+
+        def window() -> str | None:
             found = subprocess.run([XDOTOOL, "search", "--name", "^rtstyle$"], env=env, capture_output=True, text=True)
-            window = found.stdout.split()[0] if found.stdout.split() else ""
-            time.sleep(0.3)
-        if not window:
-            process.kill()
-            pytest.fail(f"no rtstyle window appeared; rtstyle said: {process.communicate()[1].strip()[-500:]}")
-        time.sleep(1.5)
-        for key in ("n", "s", "q"):  # next style, side by side, quit
-            subprocess.run([XDOTOOL, "key", "--window", window, key], env=env, check=True)
-            time.sleep(0.5)
-        stdout, stderr = process.communicate(timeout=30)
+            return (found.stdout.split() or [None])[0]
+
+        def key(name: str) -> None:
+            subprocess.run([XDOTOOL, "key", "--window", handle, name], env=env, check=True, capture_output=True)
+
+        handle = wait_for("a window", window)
+        before = wait_for("a frame on the page", snapshot)
+        assert before.shape == still.shape and nearer(before, 0)
+        key("n")  # next style: the frames change to style 1
+        after = wait_for("the next style on the frames",
+                         lambda: s if (s := snapshot()) is not None and nearer(s, 1) else None)
+        assert after.shape == still.shape
+        key("s")  # side by side: the original | the stylized frame, twice as wide
+        both = wait_for("side by side", lambda: s if (s := snapshot()) is not None and s.shape[1] == 320 else None)
+        assert both.shape == (120, 320, 3)
+        assert mean_error(both[:, :160], frame) < 0.5 * mean_error(both[:, :160], styled[1])
+        assert nearer(both[:, 160:], 1)
+        key("q")
+        process.wait(timeout=30)
+        reader.join(timeout=10)
     finally:
         if "process" in locals() and process.poll() is None:
             process.kill()
         xvfb.terminate()
-    assert process.returncode == 0, stderr
-    assert "stopped:" in stdout and "keys:" in stdout
+        errors.close()
+    assert process.returncode == 0, said()
+    assert any("keys:" in line for line in stdout) and any(line.startswith("stopped:") for line in stdout)
 
 
 def test_virtual_camera_without_its_package_says_what_to_install(cin_onnx, shared):
