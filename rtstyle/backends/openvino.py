@@ -77,8 +77,11 @@ class OpenVinoBackend(Backend):
                 core.set_property({"CACHE_DIR": str(cache_dir() / "openvino")})
             except Exception:  # noqa: BLE001 - a cache that cannot be written only costs start-up time
                 pass
-            try:
-                model = core.read_model(str(self.path))
+            from openvino.frontend import FrontEndManager
+
+            try:  # the ONNX frontend by name: `core.read_model` would also try others, which log to stderr
+                frontend = FrontEndManager().load_by_framework("onnx")
+                model = frontend.convert(frontend.load(str(self.path)))
             except Exception:
                 raise RtstyleError(f"not a usable ONNX model (unreadable, truncated or invalid): {self.path}") from None
             self._shared = _Compiled(core, model, self._config(core))
