@@ -21,5 +21,8 @@ def load_av(what: str = "network streams"):
         import av
     except ImportError:
         raise RtstyleError(f"{what} need PyAV: pip install 'rtstyle[video]'") from None
-    av.logging.set_level(av.logging.PANIC)
+    # No Python log callback at all (level None: FFmpeg's messages are dropped in C). With any level set, FFmpeg's
+    # decoder threads call back into Python for every message, and closing a container after a decode error (a
+    # corrupt file) deadlocks on the GIL: the process hangs and ignores SIGTERM (PyAV issues 751, 909).
+    av.logging.set_level(None)
     return av
