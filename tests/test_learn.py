@@ -1,0 +1,105 @@
+"""`rtstyle learn`: one more painting in a cin model, only its norm rows trained, the old styles bit-identical, the
+result usable by name from run/stylize; and the --guess-from hook."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import STYLE_NAMES, assert_one_line_error, make_checkpoint, rtstyle
+
+from rtstyle.images import read_image
+from rtstyle.model import open_model
+from rtstyle.models.checkpoint import load_checkpoint
+from rtstyle.models.norms import ConditionalInstanceNorm
+from rtstyle.processing import frames_to_batch
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory, shared):
+    folder = tmp_path_factory.mktemp("learn")
+    make_checkpoint(folder / "base.pt", "cin", "tiny")
+    photos = folder / "photos"
+    photos.mkdir()
+    for name in ("054_chelsea.jpg", "038_baboon.jpg", "047_orange.jpg"):
+        shutil.copy(shared / "photos" / name, photos)
+    result = rtstyle("learn", shared / "styles" / "starry_night.jpg", "--model", folder / "base.pt",
+                     "-o", folder / "mine.onnx", "--content", photos, "--steps", "4", "--size", "64",
+                     "--batch-size", "2", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def one_hot(index: int, count: int) -> torch.Tensor:
+    return F.one_hot(torch.tensor([index]), count).float()
+
+
+def test_learn_adds_the_painting_and_keeps_the_old_styles_bit_identical(learned):
+    base, _, _ = load_checkpoint(learned / "base.pt")
+    new, meta, state = load_checkpoint(learned / "mine.pt")
+    assert meta.style_names == [*STYLE_NAMES, "starry_night"] and state["step"] == 4
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for i in range(len(STYLE_NAMES)):
+            assert torch.equal(base(x, one_hot(i, 3)), new(x, one_hot(i, 4)))
+        norms = [m for m in new.modules() if isinstance(m, ConditionalInstanceNorm)]
+        start = torch.cat([m.weight[:3].mean(0) for m in norms])
+        assert not torch.equal(torch.cat([m.weight[3] for m in norms]), start)  # the new row did learn
+    assert (learned / "mine.preview.png").is_file() and read_image(learned / "mine.preview.png").size > 0
+    assert not list(learned.glob(".mine.*"))  # no scratch folder left
+
+
+def test_learned_onnx_lists_the_new_style_and_matches_the_old_outputs(learned, photo):
+    from rtstyle_export.onnx import export_onnx
+
+    export_onnx(learned / "base.pt", learned / "base.onnx", log=lambda line: None)
+    frame = read_image(photo)[:96, :128]
+    with open_model(learned / "mine.onnx", backend="onnxrt") as mine, \
+            open_model(learned / "base.onnx", backend="onnxrt") as base:
+        assert [s.label for s in mine.styles()] == [*STYLE_NAMES, "starry_night"]
+        for old, new in zip(base.styles(), mine.styles()):
+            assert np.array_equal(base.frames.infer([frame], old.cond)[0], mine.frames.infer([frame], new.cond)[0])
+        stylized = mine.frames.infer([frame], mine.styles()[3].cond)[0]
+        assert stylized.shape == frame.shape
+
+
+def test_learned_model_is_used_by_style_name(learned, photo):
+    result = rtstyle("stylize", photo, "--model", learned / "mine.onnx", "--style", "starry_night",
+                     "-o", learned / "out.png", "--size", "96")
+    assert result.returncode == 0, result.stderr
+    assert read_image(learned / "out.png").shape[:2] != (0, 0)
+
+
+def test_learn_refuses_bad_input_in_one_line(tmp_path, painting, learned):
+    assert_one_line_error(rtstyle("learn", painting, "--model", learned / "mine.onnx"), ".pt")
+    assert_one_line_error(rtstyle("learn", painting, "--model", tmp_path / "none.pt"), "no checkpoint")
+    assert_one_line_error(rtstyle("learn", tmp_path / "missing.jpg", "--model", learned / "base.pt"), "not found")
+    assert_one_line_error(rtstyle("learn", painting, "--model", learned / "base.pt", "-o", learned / "mine.onnx"),
+                          "exists", "--overwrite")
+    assert_one_line_error(rtstyle("learn", painting, "--model", learned / "base.pt", "--name", "ember"),
+                          "already has a style")
+    make_checkpoint(tmp_path / "arbitrary.pt", "arbitrary", "tiny")
+    assert_one_line_error(rtstyle("learn", painting, "--model", tmp_path / "arbitrary.pt"), "cin model")
+
+
+def test_guess_from_starts_the_new_style_at_the_prediction(tmp_path, painting):
+    from rtstyle_train.data import load_styles
+    from rtstyle_train.learn import LearnFamily, predictor_guess
+
+    base, meta = make_checkpoint(tmp_path / "cin.pt", "cin", "tiny")
+    make_checkpoint(tmp_path / "arbitrary.pt", "arbitrary", "tiny")
+    style = load_styles([painting], 128)[0]
+    guess = predictor_guess(tmp_path / "arbitrary.pt", style.image, "tiny")
+    model = LearnFamily(style, (base, meta), guess).build_model("tiny")
+    norms = {name: m for name, m in model.named_modules() if isinstance(m, ConditionalInstanceNorm)}
+    old = dict(base.named_modules())
+    assert set(norms) == set(guess)
+    for name, module in norms.items():
+        assert torch.equal(module.weight[3], guess[name][0]) and torch.equal(module.bias[3], guess[name][1])
+        assert torch.equal(module.weight[:3], old[name].weight)
+    assert not torch.allclose(guess[next(iter(guess))][0], torch.ones_like(guess[next(iter(guess))][0]))
+    image = torch.from_numpy(frames_to_batch([read_image(painting)[:64, :64]]))
+    with torch.no_grad():
+        assert model(image, one_hot(3, 4)).shape == image.shape
