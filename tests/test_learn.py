@@ -82,6 +82,10 @@ def test_learn_refuses_bad_input_in_one_line(tmp_path, painting, learned):
                           "already has a style")
     make_checkpoint(tmp_path / "arbitrary.pt", "arbitrary", "tiny")
     assert_one_line_error(rtstyle("learn", painting, "--model", tmp_path / "arbitrary.pt"), "cin model")
+    out_of_time = rtstyle("learn", painting, "--model", learned / "base.pt", "--minutes", "0.0001", "--size", "64",
+                          "-o", tmp_path / "late.onnx")
+    assert_one_line_error(out_of_time, "no step finished within --minutes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arbitrary.pt"]  # nothing half-written left
 
 
 def test_guess_from_starts_the_new_style_at_the_prediction(tmp_path, painting):
