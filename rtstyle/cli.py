@@ -98,6 +98,32 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("rtstyle.commands", "run_command"))
 
 
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("batch", help="stylize many video files (long ones in parallel pieces) on a Ray cluster",
+                       description="Stylize every input video into OUT_DIR as tasks on Ray: an embedded local Ray "
+                                   "by default, or a cluster with --ray. Files already in OUT_DIR are skipped; a "
+                                   "file that fails is reported while the others go on. Needs rtstyle[cluster].")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of them, or globs")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder for the outputs (same names)")
+    _model_options(p)
+    _style_options(p)
+    p.add_argument("--infer-size", type=int, metavar="PX", help="run the network with the long side at most PX")
+    p.add_argument("--preset", default="ultrafast", help="H.264/H.265 encoder speed (default ultrafast)")
+    p.add_argument("--crf", type=int, default=20, help="H.264/H.265 quality, 0 (lossless) to 51 (default 20)")
+    p.add_argument("--suffix", metavar=".EXT", help="output container, e.g. .mp4 (default: each input's own)")
+    p.add_argument("--overwrite", action="store_true", help="redo and replace outputs that exist")
+    p.add_argument("--ray", metavar="ADDRESS", help="join the Ray cluster at ADDRESS (default $RAY_ADDRESS; "
+                                                    "without either, start a local one)")
+    p.add_argument("--workers", type=int, help="local Ray only: CPUs to use (default: all cores)")
+    p.add_argument("--cpus-per-task", type=float, default=1, help="CPU cores per file or segment (default 1)")
+    p.add_argument("--gpus-per-task", type=float, help="GPUs per task (default 1 with --device cuda/tensorrt, else 0)")
+    p.add_argument("--segment-seconds", type=float, default=60, metavar="S",
+                   help="cut files longer than S seconds at keyframes into ~S-second segments stylized in parallel "
+                        "(default 60; 0: never)")
+    p.add_argument("--retries", type=int, default=3, help="runs of a task again after its worker is lost (default 3)")
+    p.set_defaults(handler=_lazy("rtstyle.cluster.command", "batch_command"))
+
+
 def _add_stylize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stylize", help="stylize images", description="Stylize still images.")
     p.add_argument("images", nargs="+", help="image files")
@@ -306,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
     _add_demo(sub)
     _add_run(sub)
+    _add_batch(sub)
     _add_stylize(sub)
     _add_styles(sub)
     _add_gatys(sub)
