@@ -97,6 +97,7 @@ def train_command(args: argparse.Namespace) -> None:
     from .arbitrary import ArbitraryFamily
     from .cin import ConditionalFamily
     from .data import load_styles
+    from .distributed import main_process
     from .feedforward import FeedForwardFamily
     from .loop import TrainSettings, train
 
@@ -146,7 +147,8 @@ def train_command(args: argparse.Namespace) -> None:
         settings.stability_weight = args.stability_weight
     start = time.perf_counter()
     checkpoint = train(family, settings, device, resume=args.resume)
-    print(f"wrote {checkpoint} (+ losses.png, samples.png) in {time.perf_counter() - start:.0f} s on {device}")
+    if main_process():  # under torchrun, rank 0 wrote it
+        print(f"wrote {checkpoint} (+ losses.png, samples.png) in {time.perf_counter() - start:.0f} s on {device}")
 
 
 def _parse_scale(item: str) -> tuple[str, float]:

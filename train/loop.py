@@ -8,6 +8,7 @@ Outputs in the run folder: model.pt (the checkpoint), losses.png, samples.png.
 """
 from __future__ import annotations
 
+import io
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from rtstyle.models.vgg import LAYER_NAMES
 from rtstyle.progress import Progress
 
 from .data import ContentCrops, centre_crop, list_images
+from .distributed import ShardSampler, check_batch, mean_over_ranks, shard_rows, start, stop, wrap
 from .losses import LossConfig, PerceptualLoss
 from .plots import plot_losses, write_sample_grid
 from .stability import stability_loss
@@ -115,6 +117,17 @@ class Family:
 
 
 def train(family: Family, settings: TrainSettings, device: torch.device, resume: bool = False) -> Path:
+    """Train (or, with `resume`, continue) into settings.out. Under torchrun, as one rank of a data-parallel job
+    (see distributed.py)."""
+    ranks, device = start(device)
+    try:
+        return _train(family, settings, device, resume, ranks)
+    finally:
+        stop(ranks)
+
+
+def _train(family: Family, settings: TrainSettings, device: torch.device, resume: bool, ranks) -> Path:
+    check_batch(ranks, settings.batch_size)
     out = Path(settings.out)
     checkpoint = out / "model.pt"
     if checkpoint.exists() and not resume:
@@ -136,13 +149,15 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
         model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
     elif settings.init_from:
         copied = warm_start(model, settings.variant, settings.init_from)
-        print(f"started from {settings.init_from} ({copied} tensors)")
+        if ranks.main:
+            print(f"started from {settings.init_from} ({copied} tensors)")
     cuda = device.type == "cuda"
     precision = training_precision(settings.precision, device)
     channels_last = cuda or precision == "bf16"  # oneDNN's and cuDNN's fast convolution layout
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=layout)
     model.train()
+    net = wrap(model, ranks, device)  # what the steps call; `model` is what gets saved
 
     loss = settings.loss
     vgg = load_vgg16(max(loss.layers, key=LAYER_NAMES.index), settings.vgg_weights, device).to(memory_format=layout)
@@ -157,16 +172,19 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
 
     workers = settings.workers if settings.workers is not None else (min(8, (os.cpu_count() or 2) - 1) if cuda else 0)
     dataset = ContentCrops(settings.content, settings.size, settings.seed, exclude=settings.exclude)
-    indices = range(start * settings.batch_size, settings.steps * settings.batch_size)
-    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=indices, num_workers=workers,
+    indices = ShardSampler(start, settings.steps, settings.batch_size, ranks)  # this rank's rows of every step
+    loader = DataLoader(dataset, batch_size=settings.batch_size // ranks.world, sampler=indices, num_workers=workers,
                         pin_memory=cuda, persistent_workers=workers > 0)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    print(f"training on {device} in {precision}" + ("" if cuda else f" ({cpu_model()})"), flush=True)
+    if ranks.main:
+        print(f"training on {device} in {precision}" + ("" if cuda else f" ({cpu_model()})")
+              + (f", rank 0 of {ranks.world}" if ranks.active else ""), flush=True)
     history: list[dict] = list(state.get("history", []))
     log_every = max(1, settings.steps // 400)
     sums: dict[str, float] = {}
     seconds_before, clock = float(state.get("seconds", 0.0)), time.perf_counter()
-    samples = _sample_contents(settings.content, settings.size, device, settings.exclude)
+    samples = _sample_contents(settings.content, settings.size, device, settings.exclude) if ranks.main else None
+    rows = ranks.rows(settings.batch_size)
 
     def save(step: int) -> None:
         elapsed = seconds_before + time.perf_counter() - clock
@@ -186,24 +204,29 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
         write_sample_grid(out / "samples.png", samples, columns)
 
     step = start
-    with Progress(total=settings.steps - start, label=f"train {family.name}", unit="step") as bar:
+    quiet = None if ranks.main else io.StringIO()  # one progress line per job, not per rank
+    with Progress(total=settings.steps - start, label=f"train {family.name}", unit="step", stream=quiet) as bar:
         for content in loader:
             began = time.perf_counter()
             generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
             content = content.to(device, non_blocking=True).contiguous(memory_format=layout)
             with amp:
-                cond = family.conditioning(model, content.shape[0], generator, device)
-                output = model(content, cond.cond).float()
+                # drawn for the whole batch, as one process would, then cut to this rank's rows
+                cond = family.conditioning(model, settings.batch_size, generator, device)
+                cond = Conditioning(*(shard_rows(part, settings.batch_size, rows)
+                                      for part in (cond.cond, cond.style_targets, cond.style_scale)))
+                output = net(content, cond.cond).float()
                 total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets, cond.style_scale)
                 if settings.stability_weight:
-                    stable = settings.stability_weight * stability_loss(model, content, output, cond.cond, generator)
+                    stable = settings.stability_weight * stability_loss(net, content, output, cond.cond, generator,
+                                                                        shard=(rows, settings.batch_size))
                     total = total + stable
                     parts["stability"] = stable.detach()
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             step += 1
-            values = {"total": total.item(), **{k: v.item() for k, v in parts.items()},
+            values = {**mean_over_ranks({"total": total, **parts}, ranks),  # the global batch's losses
                       "seconds": time.perf_counter() - began}  # this step's wall time, data loading excluded
             if not np.isfinite(values["total"]):
                 raise RtstyleError(f"training diverged at step {step} (loss {values['total']}); lower --lr")
@@ -215,7 +238,7 @@ def train(family: Family, settings: TrainSettings, device: torch.device, resume:
                 sums.clear()
             bar.update(1, loss=values["total"], content=values["content"], style=values["style"],
                        **({"stability": values["stability"]} if "stability" in values else {}))
-            if step % settings.checkpoint_every == 0 or step == settings.steps:
+            if ranks.main and (step % settings.checkpoint_every == 0 or step == settings.steps):
                 save(step)
     return checkpoint
 

@@ -44,10 +44,14 @@ def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 def stability_loss(model, content: torch.Tensor, output: torch.Tensor, cond: torch.Tensor | None,
-                   generator: torch.Generator, noise_std: float = 0.02) -> torch.Tensor:
-    """‖ f(W(x) + Δ) − W(f(x)) ‖², mean over pixels; `output` is f(content) from the main pass."""
-    b, _, h, w = content.shape
-    flow = random_flow(b, h, w, generator).to(content.device)
-    noise = torch.randn(content.shape, generator=generator).to(content.device) * noise_std
+                   generator: torch.Generator, noise_std: float = 0.02,
+                   shard: tuple[slice, int] | None = None) -> torch.Tensor:
+    """‖ f(W(x) + Δ) − W(f(x)) ‖², mean over pixels; `output` is f(content) from the main pass. shard: (rows, batch)
+    when `content` is these rows of a larger batch (data-parallel training): motion and noise are drawn for the
+    whole batch, as one process would, and these rows kept."""
+    b, c, h, w = content.shape
+    rows, batch = shard or (slice(0, b), b)
+    flow = random_flow(batch, h, w, generator)[rows].to(content.device)
+    noise = torch.randn((batch, c, h, w), generator=generator)[rows].to(content.device) * noise_std
     moved = model((warp(content, flow) + noise).clamp(0, 1), cond)
     return (moved.float() - warp(output.float(), flow)).square().mean()
