@@ -76,7 +76,7 @@ def test_live_source_drops_under_a_slow_model_and_stays_within_the_bound(shared,
 
     make_checkpoint(tmp_path / "base.pt", "feedforward", variant="base")
     slow = export_onnx(tmp_path / "base.pt", log=lambda _: None)[0].path
-    with open_model(slow) as model:
+    with open_model(slow, "onnxrt", "cpu") as model:  # ONNX Runtime: the slowest CPU backend here
         base = Stylizer(model)
         source = VideoFileSource(shared / "video" / "bikes.mp4", realtime=True)
         source.start()
