@@ -59,7 +59,7 @@ def expand_inputs(items: list[str]) -> list[Path]:
         else:
             raise RtstyleError(f"input not found: {item}")
         found.extend(matches)
-    unique = list(dict.fromkeys(p.resolve() for p in found))
+    unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))  # links to one file stay two inputs
     if not unique:
         raise RtstyleError("no input files")
     return unique
