@@ -9,6 +9,7 @@ in one line while the others finish, and the exit code is 1 if any failed.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -88,10 +89,12 @@ def batch_command(args: argparse.Namespace) -> None:
     started = runner.connect(args.ray, args.workers) if plans else False
     began = time.perf_counter()
     results: list[Result] = []
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends a batch as Ctrl-C does
     try:
         if plans:
             results = _run(runner, plans, bundle, options, total, gpus, args)
-    finally:
+    finally:  # also when interrupted: no half-written files stay behind, the local Ray stops
+        signal.signal(signal.SIGTERM, previous)
         for job in todo:
             job.clean_temps()
         if started:
@@ -104,6 +107,10 @@ def batch_command(args: argparse.Namespace) -> None:
           f"{frames / seconds if seconds > 0 else 0:.1f} fps")
     if failed:
         raise RtstyleError(f"{len(failed)} of {len(todo)} files failed (listed above)")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(runner, plans, bundle: ModelBundle, options: Options, total: int, gpus: float,
