@@ -76,7 +76,7 @@ def batch_command(args: argparse.Namespace) -> None:
     options = Options(args.style, args.strength, args.preserve_colors, args.infer_size, args.backend, args.device,
                       args.preset, args.crf, max(1, round(args.cpus_per_task)), args.overwrite)
     failed: list[Result] = []
-    plans, total = [], 0
+    plans, expected = [], {}
     for job in todo:
         try:
             segments, frames = _plan(job, args.segment_seconds)
@@ -85,14 +85,14 @@ def batch_command(args: argparse.Namespace) -> None:
             _say(None, f"rtstyle batch: failed: {job.input}: {exc}", sys.stderr)
             continue
         plans.append((job, segments))
-        total += frames
+        expected[job.index] = frames
     started = runner.connect(args.ray, args.workers) if plans else False
     began = time.perf_counter()
     results: list[Result] = []
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends a batch as Ctrl-C does
     try:
         if plans:
-            results = _run(runner, plans, bundle, options, total, gpus, args)
+            results = _run(runner, plans, bundle, options, expected, gpus, args)
     finally:  # also when interrupted: no half-written files stay behind, the local Ray stops
         signal.signal(signal.SIGTERM, previous)
         for job in todo:
@@ -113,18 +113,23 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _run(runner, plans, bundle: ModelBundle, options: Options, total: int, gpus: float,
+def _run(runner, plans, bundle: ModelBundle, options: Options, expected: dict[int, int], gpus: float,
          args: argparse.Namespace) -> list[Result]:
+    """Run the plans with one progress line: frames written over the frames of the files still expected to finish
+    (a failed file leaves the total, and its frames the count)."""
     slots = runner.cluster_slots(args.cpus_per_task, gpus)
     print(f"{len(plans)} files ({sum(len(s) for _, s in plans if s)} segments) on {slots}", flush=True)
-    finished = [0]
-    with Progress(total=total or None, label="batch", unit="frame") as bar:
+    finished, lost = [0], set()
+    with Progress(total=sum(expected.values()) or None, label="batch", unit="frame") as bar:
         def on_update(update) -> None:
-            bar.update(sum(update.frames.values()) - bar.count, files=f"{finished[0]}/{len(plans)}")
+            done = sum(n for key, n in update.frames.items() if int(key.split(":")[0]) not in lost)
+            bar.update(done - bar.count, files=f"{finished[0]}/{len(plans)}")
 
         def on_result(result: Result, attempts: int) -> None:
             finished[0] += 1
             if result.error:
+                lost.add(result.job.index)
+                bar.total = (bar.total or 0) - expected[result.job.index] or None
                 _say(bar, f"rtstyle batch: failed: {result.job.input}: {result.error}", sys.stderr)
             else:
                 retried = f", retried {attempts - 1}× after a lost worker" if attempts > 1 else ""
