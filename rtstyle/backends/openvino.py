@@ -139,7 +139,7 @@ class OpenVinoBackend(Backend):
             if len(self._requests) >= KEEP_SHAPES:
                 self._requests.clear()
             request = self._requests[id(compiled)] = compiled.create_infer_request()
-        request.infer(feeds)
+        request.infer(feeds, share_inputs=True)  # no copy into the request's own input tensors (see _infer)
         return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
     def _close(self) -> None:
