@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from rtstyle.errors import RtstyleError
-from rtstyle.files import check_output_path
+from rtstyle.files import check_output_path, slug
 from rtstyle.images import read_image, write_image
 from rtstyle.io.sources import ImageSource, open_source
 from rtstyle.live import HOTKEYS, View, compose, key_handler
@@ -121,10 +121,10 @@ def stylize_command(args: argparse.Namespace) -> None:
     print(_style_line(stylizer))
     for path in inputs:
         image = read_image(path)
-        out = Path(args.output) if args.output else path.with_name(f"{path.stem}_{_slug(stylizer.style.label)}.png")
+        out = Path(args.output) if args.output else path.with_name(f"{path.stem}_{slug(stylizer.style.label)}.png")
         if args.output and (out.is_dir() or not out.suffix):
             out.mkdir(parents=True, exist_ok=True)
-            out = out / f"{path.stem}_{_slug(stylizer.style.label)}.png"
+            out = out / f"{path.stem}_{slug(stylizer.style.label)}.png"
         check_output_path(out, inputs=inputs, overwrite=args.overwrite)
         write_image(out, stylizer([image])[0])
         print(f"wrote {out}")
@@ -137,10 +137,6 @@ def _style_line(stylizer: Stylizer) -> str:
     if label in meta.style_names:
         return f"style {meta.style_names.index(label)}: {label} ({stylizer.model.path.name})"
     return f"style: {label} ({stylizer.model.path.name})"
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text)[:40]
 
 
 def styles_command(args: argparse.Namespace) -> None:

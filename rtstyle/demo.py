@@ -11,6 +11,7 @@ import numpy as np
 
 from rtstyle.commands import open_stylizer
 from rtstyle.errors import RtstyleError
+from rtstyle.files import slug
 from rtstyle.images import write_image
 from rtstyle.io.sinks import draw_lines
 from rtstyle.io.sources import CameraSource
@@ -89,7 +90,7 @@ def _record(stylizer, workers: list, source, folder: Path, use_camera: bool, sec
     Returns (video path, pipeline stats, the time each frame came out, [the first original frame])."""
     from rtstyle.io.video_out import open_video_sink
 
-    video = folder / f"stylized-{_slug(stylizer.style.label)}.mp4"
+    video = folder / f"stylized-{slug(stylizer.style.label)}.mp4"
     sinks = [open_video_sink(video, source.info, fps=source.info.fps or 30.0)]
     if use_camera:
         from rtstyle.io.sinks import WindowSink
@@ -123,7 +124,3 @@ def side_by_side_sheet(stylizer, frame: np.ndarray) -> np.ndarray:
         cells.append(draw_lines(stylizer([frame])[0], [stylizer.style.label]))
     stylizer.current = chosen
     return np.hstack(cells)
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text)[:40]

@@ -56,3 +56,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, Path(path))
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def slug(text: str) -> str:
+    """A style or model label made safe for a file name: letters and digits kept, the rest "_", at most 40."""
+    return "".join(c if c.isalnum() else "_" for c in text)[:40]

@@ -1,7 +1,7 @@
 """The unit that flows through the pipeline: one picture with where and when it came from."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,4 +27,3 @@ class SourceInfo:
     codec: str | None = None  # decoder name, e.g. h264
     path: str | None = None  # the input file, for copying its audio
     has_audio: bool = False
-    extra: dict = field(default_factory=dict)

@@ -93,12 +93,11 @@ class ImageSource(Source):
         return frame
 
 
-def open_source(spec: str, camera_size: tuple[int, int] | None = None, realtime: bool = False,
-                loop: bool = False) -> Source:
+def open_source(spec: str, realtime: bool = False, loop: bool = False) -> Source:
     """A camera index ("0"), a stream URL, a video file (played as live with `realtime`, endlessly with `loop`), an
     image or a folder of images."""
     if spec.isdigit():
-        return CameraSource(int(spec), *(camera_size or (None, None)))
+        return CameraSource(int(spec))
     if spec.lower().startswith(STREAM_SCHEMES):
         return StreamSource(spec)
     path = Path(spec)
