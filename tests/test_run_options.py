@@ -230,3 +230,13 @@ def test_stream_output_carries_every_stylized_frame(cin_onnx, stylizer, clip, tm
     assert len(received) == 20 and received[0].shape == frames[0].shape
     for frame, got, want in zip(frames, received, stylizer(frames)):
         assert mean_error(got, want) < 0.5 * mean_error(got, frame)  # the stylized frame, not the source
+
+
+def test_avi_output_in_an_old_codec(cin_onnx, shared, tmp_path):
+    """vtest.avi's MS-MPEG-4 is kept in an .avi output, at a fixed quality (PyAV takes that flag as an enum)."""
+    out = tmp_path / "out.avi"
+    result = rtstyle("run", "--source", shared / "video" / "vtest.avi", "--model", cin_onnx, "--output", out,
+                     "--max-frames", 8, "--no-window")
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert info["codec"].startswith("msmpeg4") and info["count"] == 8

@@ -51,7 +51,7 @@ class VideoEncoder:
                                    else {"preset": preset, "crf": str(crf)})
         elif codec in ("mpeg4", "msmpeg4", "mjpeg", "mpeg2video"):
             self.stream.codec_context.qscale = 3  # near-transparent for the old codecs
-            self.stream.codec_context.flags |= "QSCALE"
+            self.stream.codec_context.flags |= av.codec.context.Flags.qscale  # PyAV ≥ 14 takes the enum, not a name
         self.container, self._av = container, av
         self.time_base = Fraction(1, 1) / self.rate
         self.stream.codec_context.time_base = self.time_base
