@@ -148,13 +148,15 @@ class Pipeline:
             self._put(self._outbox, SENTINEL)
 
     def _fail(self, exc: BaseException) -> None:
+        """A capture or inference stage failed: stop reading and stylizing, but leave the frames already stylized
+        in the outbox for the output stage, which writes them (in order) before the run ends with the error."""
         if self._error is None:
             self._error = exc
         self._stop.set()
-        self._drain()
+        self._drain(self._inbox)
 
-    def _drain(self) -> None:
-        for box in (self._inbox, self._outbox):
+    def _drain(self, *boxes: queue.Queue) -> None:
+        for box in boxes or (self._inbox, self._outbox):
             while True:
                 try:
                     box.get_nowait()
