@@ -223,12 +223,11 @@ def main() -> None:
             for config in configurations(path):
                 rows += bench_model(path, config, sizes, args, Path(tmp))
     peer = {r["size"]: r["pure_fps"] for r in rows if r["variant"] == "peer"}
-    onnxrt = {(r["model"], r["size"], r.get("batch")): r["pure_fps"] for r in rows
-              if r["backend"].startswith("onnxrt (CPU")}
+    onnxrt = {(r["model"], r["size"]): r["pure_fps"] for r in rows if r["backend"].startswith("onnxrt (CPU")}
     for row in rows:
         if row["variant"] != "peer" and row["size"] in peer and "cuda" not in row["backend"]:
             row["vs_peer"] = row["pure_fps"] / peer[row["size"]]
-        base = onnxrt.get((row["model"], row["size"], row.get("batch")))
+        base = onnxrt.get((row["model"], row["size"]))  # pure fps does not depend on the e2e batch
         if base and row["variant"] != "peer":
             row["vs_onnxrt"] = row["pure_fps"] / base
     table = markdown_table(rows, [("model", "model"), ("variant", "variant"), ("backend", "backend"),
