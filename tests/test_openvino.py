@@ -12,7 +12,7 @@ from rtstyle.cpu import has_bf16
 from rtstyle.images import read_image
 from rtstyle.meta import PARITY_TOLERANCE
 from rtstyle.model import choose_backend, open_model, shipped_models
-from rtstyle.processing import fit_within, frames_to_batch, resize
+from rtstyle.processing import batch_to_frames, fit_within, frames_to_batch, resize
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
                                 reason="OpenVINO is not installed (pip install 'rtstyle[openvino]')")
@@ -40,6 +40,29 @@ def test_parity_with_onnx_runtime_on_real_photos(shared, precision):
                 assert error.max() <= PARITY_TOLERANCE[precision], (precision, error.max())
                 if precision == "bf16":
                     assert error.mean() <= 0.005, error.mean()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_frames_converted_inside_the_graph_match_the_numpy_conversion(shared, precision):
+    """uint8 BGR frames in and out of the compiled graph: the same as frames_to_batch → network → batch_to_frames
+    (±1 for rounding in fp32; in bf16 the two graphs round differently, within the float parity tolerance) — in
+    colour order too (a channel swap OpenVINO folded away once would show here)."""
+    if precision == "bf16" and not has_bf16():
+        pytest.skip("this CPU has no bf16 units")
+    files = sorted((shared / "photos").glob("*.jpg"))[3:6]
+    frames = [resize(image, 240, 320) for image in map(read_image, files)]
+    with open_model("cin-tiny", "openvino", "cpu", precision) as model:
+        cond = model.styles()[2].cond
+        got = model.frames.infer(frames, cond)
+        expected = batch_to_frames(model.frames.infer_tensor(frames_to_batch(frames), cond))
+    assert [g.shape for g in got] == [f.shape for f in frames] and got[0].dtype == np.uint8
+    difference = np.abs(np.stack(got).astype(int) - np.stack(expected).astype(int))
+    if precision == "fp32":
+        assert difference.max() <= 1 and difference.mean() < 0.05, (difference.max(), difference.mean())
+    else:
+        assert difference.max() <= 255 * PARITY_TOLERANCE["bf16"] and difference.mean() < 0.5, difference.mean()
+    swapped = np.abs(np.stack(got).astype(int) - np.stack(expected)[..., ::-1].astype(int))
+    assert swapped.mean() > 1  # the test can tell the two colour orders apart
 
 
 def test_arbitrary_model_runs_encoder_and_stylizer_on_openvino(shared):
