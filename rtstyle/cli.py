@@ -236,6 +236,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     q = families.add_parser("arbitrary", help="any painting, through a style-prediction network (Ghiasi et al.)")
     q.add_argument("--styles", nargs="+", required=True, metavar="IMAGE_OR_DIR", help="the training paintings")
     q.add_argument("--style-dim", type=int, default=100, help="style embedding size (default 100)")
+    q.add_argument("--distill-from", metavar="CIN_MODEL", help="a trained cin checkpoint of the same variant: for "
+                                                               "the paintings it knows, the predictor also learns to "
+                                                               "give its norm parameters (Magenta's distillation)")
+    q.add_argument("--distill-weight", type=float, default=1.0, help="weight of that term (default 1)")
     common(q)
     p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
     _add_corpus(families)

@@ -12,6 +12,7 @@ from rtstyle_train.cin import ConditionalFamily
 from rtstyle_train.data import load_styles
 from rtstyle_train.feedforward import FeedForwardFamily
 from rtstyle_train.loop import TrainSettings, train
+from rtstyle_train.warm_start import transformer_of
 
 from rtstyle.errors import RtstyleError
 from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
@@ -127,6 +128,25 @@ def test_init_from_starts_every_style_where_the_trained_model_is(photos, paintin
     wrong = settings(photos, tmp_path / "base", steps=1, variant="base", init_from=str(trained))
     with pytest.raises(RtstyleError, match="is a tiny model"):
         train(ConditionalFamily(styles), wrong, torch.device("cpu"))
+
+
+def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings, tmp_path):
+    """--distill-from: the predicted norms start at the CIN rows' mean, the distillation term falls as the predictor
+    learns the CIN model's rows for its paintings, and a model of another family is refused."""
+    styles = load_styles(paintings, max_side=2 * SIZE)
+    teacher = train(ConditionalFamily(styles), settings(photos, tmp_path / "cin", steps=20), torch.device("cpu"))
+    cin, _, _ = load_checkpoint(teacher)
+    family = ArbitraryFamily(styles, crop_size=SIZE, distill_from=str(teacher), distill_weight=10.0)
+    model = family.build_model("tiny")
+    cin_norms = dict(transformer_of(cin).named_modules())
+    for name, module in family._predicted_norms(model).items():
+        assert torch.allclose(module.to_gamma(torch.randn(1, 100))[0], cin_norms[name].weight.mean(0))
+    checkpoint = train(family, settings(photos, tmp_path / "arbitrary", steps=40), torch.device("cpu"))
+    early, late = early_late(checkpoint, key="distill")
+    assert late < 0.5 * early, (early, late)
+    assert load_checkpoint(checkpoint)[1].training["distilled_from"] == "model.pt"
+    with pytest.raises(RtstyleError, match="needs a cin model"):
+        ArbitraryFamily(styles, crop_size=SIZE, distill_from=str(checkpoint))
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):

@@ -81,6 +81,7 @@ class Conditioning:
     cond: torch.Tensor | None  # what the model's norms take
     style_targets: dict[str, torch.Tensor]  # {layer: (B or 1, C, C)}
     style_scale: torch.Tensor | None = None  # (B,) per-sample style-loss weight
+    auxiliary: dict[str, torch.Tensor] = field(default_factory=dict)  # further loss terms, added to the total
 
 
 class Family:
@@ -190,8 +191,8 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
         elapsed = seconds_before + time.perf_counter() - clock
         meta = family.meta(settings.variant)
         meta.max_size = get_variant(settings.variant).max_side
-        meta.training = {**asdict(settings), "family": family.name, "steps": step, "device": str(device),
-                         "precision": precision, "cpu": cpu_model(),
+        meta.training = {**meta.training, **asdict(settings), "family": family.name, "steps": step,
+                         "device": str(device), "precision": precision, "cpu": cpu_model(),
                          "wall_seconds": round(elapsed, 1), "styles": family.style_records()}
         save_checkpoint(checkpoint, model, meta, {"step": step, "optimizer": optimizer.state_dict(),
                                                   "history": history, "seconds": elapsed})
@@ -213,10 +214,14 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
             with amp:
                 # drawn for the whole batch, as one process would, then cut to this rank's rows
                 cond = family.conditioning(model, settings.batch_size, generator, device)
+                auxiliary = cond.auxiliary
                 cond = Conditioning(*(shard_rows(part, settings.batch_size, rows)
                                       for part in (cond.cond, cond.style_targets, cond.style_scale)))
                 output = net(content, cond.cond).float()
                 total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets, cond.style_scale)
+                for name, value in auxiliary.items():
+                    total = total + value
+                    parts[name] = value.detach()
                 if settings.stability_weight:
                     stable = settings.stability_weight * stability_loss(net, content, output, cond.cond, generator,
                                                                         shard=(rows, settings.batch_size))
