@@ -19,20 +19,28 @@ def export_command(args: argparse.Namespace) -> None:
     if not source.is_file():
         raise RtstyleError(f"model file not found: {source}")
     source_format, target = format_of(source), FORMATS[args.format]
+    if source_format.name == target.name == "onnx" and args.precision == "int8":  # an fp32 ONNX file, quantized
+        from .int8 import quantize_onnx_file
+
+        output = Path(args.output) if args.output else component_path(source, "model", "int8")
+        check_output_path(output, inputs=[source], overwrite=args.overwrite)
+        quantize_onnx_file(source, output, args.calibration)
+        return
     if target.made_from is None or source_format.name == target.name:
         raise RtstyleError(f"cannot export a {source_format.name} file to {target.name}")
     precisions = ("fp32", "fp16") if args.precision == "both" else (args.precision or _default_precision(target),)
     if target.name == "onnx":
         if source_format.name != "torch":
-            raise RtstyleError(f"ONNX files are exported from training checkpoints (.pt), not {source.suffix} files")
+            raise RtstyleError(f"ONNX files are exported from training checkpoints (.pt), not {source.suffix} files "
+                               "(an fp32 ONNX file can only be quantized: --precision int8)")
         from .onnx import export_onnx
 
         base = Path(args.output) if args.output else source.with_suffix(".onnx")
         _check_onnx_outputs(source, base, precisions, args.overwrite)
-        export_onnx(source, base, precisions)
+        export_onnx(source, base, precisions, calibration=args.calibration)
         return
     # TensorRT
-    if len(precisions) != 1:
+    if len(precisions) != 1 or precisions[0] == "int8":
         raise RtstyleError("a TensorRT engine has one precision: --precision fp16 or fp32")
     from .tensorrt import build_engine, load_onnx, parse_sizes
 

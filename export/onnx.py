@@ -4,10 +4,12 @@
   style weights; output "output", same layout. Image and style batches are equal (tile a frame to stylize it N ways).
 - The arbitrary family becomes two files: an encoder (image → "style" (B,D) embedding; run when the style changes)
   and a stylizer (image + style embedding → output; run per frame).
-- fp32 or fp16 (fp16 inputs and outputs; the instance-norm statistics stay in fp32 inside the graph).
+- fp32 or fp16 (fp16 inputs and outputs; the instance-norm statistics stay in fp32 inside the graph), or int8 (the
+  fp32 graph quantized, export/int8.py; float inputs and outputs).
 - ModelMeta in metadata_props["rtstyle"], so loaders never ask what the file is.
 - Every file is written under a temporary name and renamed only after the ONNX checker and an onnxruntime-vs-PyTorch
-  comparison on random and real images at two sizes pass: max abs error < 1e-3 (fp32) or 2e-2 (fp16) on [0,1].
+  comparison on random and real images at two sizes pass: max abs error < 1e-3 (fp32) or 2e-2 (fp16) on [0,1]; for
+  int8 the mean abs error < 2e-2.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from rtstyle.errors import RtstyleError
 from rtstyle.files import atomic_output
 from rtstyle.formats import component_path
 from rtstyle.images import read_image
-from rtstyle.meta import ONNX_META_KEY, PARITY_TOLERANCE, ModelMeta, components_of
+from rtstyle.meta import INT8_MEAN_TOLERANCE, ONNX_META_KEY, PARITY_TOLERANCE, ModelMeta, components_of
 from rtstyle.models.checkpoint import load_checkpoint
 from rtstyle.processing import frames_to_batch, resize
 
@@ -67,7 +69,8 @@ def components(model: nn.Module, meta: ModelMeta) -> list[Component]:
 
 
 def export_onnx(checkpoint: str | Path, output: str | Path | None = None, precisions: tuple[str, ...] = ("fp32",),
-                log: Callable[[str], None] = print) -> list[ExportReport]:
+                log: Callable[[str], None] = print, calibration: str | Path | None = None) -> list[ExportReport]:
+    """calibration: a folder of photos for int8 (see export/int8.py for the default)."""
     checkpoint = Path(checkpoint)
     base = Path(output) if output else checkpoint.with_suffix(".onnx")
     if base.suffix != ".onnx":
@@ -76,21 +79,43 @@ def export_onnx(checkpoint: str | Path, output: str | Path | None = None, precis
     cases = check_cases(model, meta)
     reports = []
     for precision in precisions:
-        if precision not in ("fp32", "fp16"):
-            raise RtstyleError(f"unknown precision {precision!r}: use fp32 or fp16")
+        if precision not in ("fp32", "fp16", "int8"):
+            raise RtstyleError(f"unknown precision {precision!r}: use fp32, fp16 or int8")
+        if precision == "int8" and meta.family == "arbitrary":
+            raise RtstyleError("int8 export is for one-file models (feedforward, cin), not arbitrary-style ones")
         for part in components(model, meta):
             path = component_path(base, part.name, precision)
             log(f"exporting {path.name} ({meta.family} {meta.variant} {part.name}, {precision})…")
             start = time.perf_counter()
             part_meta = replace(meta, component=part.name, precision=precision)
             with atomic_output(path) as tmp:
-                export_component(part, part_meta, tmp)
-                errors = check_export(tmp, part, precision, cases[part.name])
+                if precision == "int8":
+                    errors = export_int8(part, part_meta, tmp, cases[part.name], calibration)
+                else:
+                    export_component(part, part_meta, tmp)
+                    errors = check_export(tmp, part, precision, cases[part.name])
             seconds = time.perf_counter() - start
             reports.append(ExportReport(path, part.name, precision, seconds, path.stat().st_size, errors))
+            limit = (f"mean {errors['mean']:.2e}, limit {INT8_MEAN_TOLERANCE:.0e}" if precision == "int8"
+                     else f"limit {PARITY_TOLERANCE[precision]:.0e}")
             log(f"  {path} {path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s; max abs error vs PyTorch "
-                f"{max(errors.values()):.2e} (limit {PARITY_TOLERANCE[precision]:.0e})")
+                f"{max(errors.values()):.2e} ({limit})")
     return reports
+
+
+def export_int8(part: Component, meta: ModelMeta, path: Path, cases, calibration: str | Path | None
+                ) -> dict[str, float]:
+    """The fp32 graph exported and checked, then quantized into `path` and checked by its mean error."""
+    import tempfile
+
+    from .int8 import calibration_frames, quantize
+
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = Path(scratch) / "fp32.onnx"
+        export_component(part, replace(meta, precision="fp32"), fp32)
+        check_export(fp32, part, "fp32", cases)
+        quantize(fp32, path, meta, calibration_frames(calibration))
+    return check_export(path, part, "int8", cases)
 
 
 @contextlib.contextmanager
@@ -180,7 +205,7 @@ def check_export(path: Path, part: Component, precision: str, cases: list[tuple[
         raise RtstyleError(f"exported graph fails the ONNX checker: {str(exc).splitlines()[0]}") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     dtype = np.float16 if precision == "fp16" else np.float32
-    errors = {}
+    errors, means = {}, []
     for name, inputs in cases:
         with torch.no_grad():
             expected = part.module(*inputs).numpy()
@@ -190,6 +215,13 @@ def check_export(path: Path, part: Component, precision: str, cases: list[tuple[
             raise RtstyleError(f"export check failed: {part.name} {precision} gives shape {got.shape} for {name}, "
                                f"PyTorch {expected.shape}")
         errors[name] = float(np.abs(got - expected).max())
+        means.append(float(np.abs(got - expected).mean()))
+    if precision == "int8":
+        mean = float(np.mean(means))
+        if not mean < INT8_MEAN_TOLERANCE:
+            raise RtstyleError(f"export check failed: {part.name} int8 mean abs error {mean:.3g} exceeds "
+                               f"{INT8_MEAN_TOLERANCE:g}")
+        return {**errors, "mean": mean}
     worst = max(errors, key=errors.get)
     if not errors[worst] < PARITY_TOLERANCE[precision]:  # also catches NaN
         raise RtstyleError(f"export check failed: {part.name} {precision} max abs error {errors[worst]:.3g} on "

@@ -51,9 +51,10 @@ def _model_options(p: argparse.ArgumentParser) -> None:
                         "CPUs with bf16 units when installed; ONNX Runtime otherwise)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or tensorrt (ONNX Runtime's TensorRT "
                                                     "provider) (default auto)")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32", "fp16"],
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32", "fp16", "int8"],
                    help="what the backend computes in, where it has a choice (default auto: bf16 with OpenVINO on "
-                        "CPUs that have bf16 units, fp16 for PyTorch on CUDA, else what the file holds)")
+                        "CPUs that have bf16 units, fp16 for PyTorch on CUDA, else what the file holds); int8 runs "
+                        "the model's NAME.int8.onnx beside it (OpenVINO or ONNX Runtime)")
 
 
 def _style_options(p: argparse.ArgumentParser) -> None:
@@ -311,8 +312,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", required=True, choices=[n for n, f in FORMATS.items() if f.made_from])
     p.add_argument("-o", "--output", help="output file (default: beside MODEL, with the format's suffix; the "
                                           "arbitrary family adds .encoder / .stylizer, fp16 adds .fp16)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "both"],
-                   help="ONNX: fp32 (default), fp16 or both; TensorRT: fp16 (default) or fp32")
+    p.add_argument("--precision", choices=["fp32", "fp16", "both", "int8"],
+                   help="ONNX: fp32 (default), fp16, both, or int8 (NAME.int8.onnx: convolutions quantized, calibrated "
+                        "on photos; CPU); TensorRT: fp16 (default) or fp32")
+    p.add_argument("--calibration", metavar="DIR", help="int8: photos to calibrate on (default ../shared/photos "
+                                                         "when present, else the bundled sample photo)")
     p.add_argument("--sizes", default="480p,720p,1080p",
                    help="TensorRT: frame sizes the engine must take, e.g. 480p,720p,1080p or 1280x720 (default "
                         "480p,720p,1080p; optimised for the middle one)")

@@ -3,7 +3,8 @@ backend choice, the CLI's choices and the error messages all read it (ultralytic
 records).
 
 An arbitrary-style model is two files, a style encoder (run when the style changes) and a stylizer (run per frame):
-`NAME.encoder.onnx` + `NAME.stylizer.onnx`; an fp16 export adds `.fp16` (`NAME.stylizer.fp16.onnx`).
+`NAME.encoder.onnx` + `NAME.stylizer.onnx`; an fp16 export adds `.fp16` (`NAME.stylizer.fp16.onnx`), an int8 one
+`.int8` (`NAME.int8.onnx`, one-file models only).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "serialized TensorRT engine with an rtstyle header; NVIDIA GPUs"),
 )}
 BACKENDS: tuple[str, ...] = tuple(dict.fromkeys(b for f in FORMATS.values() for b in f.backends))
-PRECISION_TAGS = ("fp16", "fp32")
+PRECISION_TAGS = ("fp16", "int8", "fp32")
 COMPONENT_TAGS = ("encoder", "stylizer")
 
 

@@ -17,6 +17,9 @@ ONNX_META_KEY = "rtstyle"  # the key in an ONNX file's metadata_props
 # How far an exported or accelerated model may stray from PyTorch fp32 (max abs error on images in [0,1]): every
 # export checks itself against it, and so does a backend computing in a lower precision.
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 3e-2}
+# int8 files (post-training quantization) are held to the mean abs error instead: a few pixels near a quantization
+# step may move by more, what matters is that the picture does not (bench_int8.py scores the losses and looks).
+INT8_MEAN_TOLERANCE = 2e-2
 FAMILIES = ("feedforward", "cin", "arbitrary")
 COMPONENTS = ("model", "encoder", "stylizer")
 
@@ -34,7 +37,7 @@ class ModelMeta:
     style_names: list[str] = field(default_factory=list)  # cin: one per slot of the style-weight vector
     style_dim: int = 0  # width of the conditioning input: N styles (cin), embedding size (arbitrary), 0 (feedforward)
     component: str = "model"
-    precision: str = "fp32"  # fp32 | fp16
+    precision: str = "fp32"  # fp32 | fp16 | int8 (convolutions quantized, see export/int8.py)
     # Every image input and output: (B,3,H,W) float RGB in [0,1], H and W from min_size to max_size.
     input_layout: str = "NCHW"
     input_channels: str = "RGB"

@@ -23,7 +23,15 @@ from rtstyle.backends import backend_class
 from rtstyle.backends.base import Backend
 from rtstyle.cpu import has_bf16
 from rtstyle.errors import RtstyleError
-from rtstyle.formats import BACKENDS, FORMATS, encoder_candidates, format_of, formats_run_by, is_encoder_file
+from rtstyle.formats import (
+    BACKENDS,
+    FORMATS,
+    component_path,
+    encoder_candidates,
+    format_of,
+    formats_run_by,
+    is_encoder_file,
+)
 from rtstyle.images import IMAGE_SUFFIXES, read_image
 from rtstyle.meta import ModelMeta
 from rtstyle.processing import fit_within, frames_to_batch, resize
@@ -43,7 +51,8 @@ def shipped_models() -> dict[str, Path]:
     """The models installed with rtstyle, by name (cin-tiny, cin-base, arbitrary…): their frame-model files."""
     folder = Path(str(ASSETS / "models"))
     files = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
-    return {p.name.split(".")[0]: p for p in files if not is_encoder_file(p) and ".fp16" not in p.name}
+    return {p.name.split(".")[0]: p for p in files
+            if not is_encoder_file(p) and not {"fp16", "int8"} & set(p.name.split(".")[1:-1])}
 
 
 def resolve_model(name_or_path: str | Path | None) -> Path:
@@ -83,6 +92,19 @@ def choose_backend(path: Path, backend: str = "auto", device: str = "auto") -> t
     return "onnxrt", path
 
 
+def int8_file(path: Path) -> Path:
+    """The int8 version of an ONNX model: itself if it is one, else NAME.int8.onnx beside it."""
+    if format_of(path).name != "onnx":
+        raise RtstyleError(f"int8 runs ONNX files (NAME.int8.onnx), not {path.name}")
+    if "int8" in path.name.split(".")[1:-1]:
+        return path
+    candidate = component_path(path, "model", "int8")
+    if not candidate.is_file():
+        raise RtstyleError(f"no int8 version of {path.name}: expected {candidate.name} beside it (make one with "
+                           f"rtstyle export CHECKPOINT.pt --format onnx --precision int8)")
+    return candidate
+
+
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -91,6 +113,8 @@ def open_model(name_or_path: str | Path | None = None, backend: str = "auto", de
                precision: str = "auto", threads: int | None = None) -> StyleModel:
     """Load a model (see the module doc). The result is loaded: use it in `with`, or call `close()`."""
     path = resolve_model(name_or_path)
+    if precision == "int8":
+        path = int8_file(path)
     name, file = choose_backend(path, backend, device)
     if is_encoder_file(file):
         raise RtstyleError(f"{file} is a style encoder; load its stylizer to stylize frames")

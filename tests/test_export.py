@@ -214,3 +214,60 @@ def test_the_fast_variant_exports_and_runs_on_every_cpu_backend(tmp_path, photo)
         with open_model(report.path, backend, "cpu", "fp32") as model:
             got = model.frames.infer_tensor(frames_to_batch([frame]), cond)
         assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-3, backend
+
+
+def test_int8_export_stays_close_and_runs_only_when_asked(tmp_path, photo):
+    """`--precision int8` writes NAME.int8.onnx (quantized convolutions, its metadata saying int8) beside nothing
+    else; `open_model(..., precision="int8")` picks it on ONNX Runtime and OpenVINO and its frames stay within the
+    int8 mean tolerance of the fp32 file; a model without one, and the arbitrary family, get one-line errors."""
+    from rtstyle.meta import INT8_MEAN_TOLERANCE
+    from rtstyle.model import open_model
+
+    checkpoint = tmp_path / "cin.pt"
+    make_checkpoint(checkpoint, "cin")
+    result = rtstyle("export", checkpoint, "--format", "onnx", "--precision", "int8")
+    assert result.returncode == 0, result.stderr
+    int8 = tmp_path / "cin.int8.onnx"
+    assert int8.is_file() and not (tmp_path / "cin.onnx").exists() and "mean" in result.stdout
+    proto = onnx.load(str(int8))
+    assert ModelMeta.from_json({p.key: p.value for p in proto.metadata_props}["rtstyle"]).precision == "int8"
+    assert any(node.op_type == "QuantizeLinear" for node in proto.graph.node)
+    result = rtstyle("export", checkpoint, "--format", "onnx")
+    assert result.returncode == 0, result.stderr
+    fp32 = tmp_path / "cin.onnx"
+    frame = resize(read_image(photo), 120, 160)
+    with open_model(fp32, "onnxrt", "cpu") as reference:
+        cond = reference.styles()[1].cond
+        expected = reference.frames.infer_tensor(frames_to_batch([frame]), cond)
+    backends = ["onnxrt"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    for backend in backends:
+        with open_model(fp32, backend, "cpu", "int8") as model:
+            assert model.frames.path == int8 and model.frames.meta.precision == "int8"
+            got = model.frames.infer_tensor(frames_to_batch([frame]), cond)
+        assert np.abs(got - expected).mean() < INT8_MEAN_TOLERANCE, backend
+        assert np.abs(got - expected).max() > 0  # it is not the fp32 file
+    other = tmp_path / "other.onnx"
+    other.write_bytes(fp32.read_bytes())
+    with pytest.raises(RtstyleError, match="no int8 version of other.onnx"):
+        open_model(other, "onnxrt", "cpu", "int8")
+    result = rtstyle("export", other, "--format", "onnx", "--precision", "int8")  # from an fp32 ONNX file
+    assert result.returncode == 0, result.stderr
+    with open_model(other, "onnxrt", "cpu", "int8") as model:
+        assert model.frames.path.name == "other.int8.onnx"
+    assert_one_line_error(rtstyle("export", other, "--format", "onnx", "--precision", "int8"), "exists")
+    arbitrary = tmp_path / "arbitrary.pt"
+    make_checkpoint(arbitrary, "arbitrary")
+    assert_one_line_error(rtstyle("export", arbitrary, "--format", "onnx", "--precision", "int8"), "int8",
+                          "one-file models")
+
+
+def test_int8_calibrates_on_the_shared_photos_or_else_the_bundled_one(tmp_path, monkeypatch, shared):
+    from rtstyle_export.int8 import CALIBRATION_PHOTOS, CALIBRATION_SIZE, calibration_frames
+
+    frames = calibration_frames(shared / "photos")
+    assert len(frames) == CALIBRATION_PHOTOS and frames[0].shape == (*CALIBRATION_SIZE, 3)
+    monkeypatch.setenv("RTSTYLE_SHARED", str(tmp_path))  # no photos there: the bundled photo, cropped and flipped
+    frames = calibration_frames()
+    assert len(frames) == 6 and not np.array_equal(frames[0], frames[1])
+    with pytest.raises(RtstyleError, match="no photos to calibrate on"):
+        calibration_frames(tmp_path)

@@ -72,7 +72,10 @@ class OpenVinoBackend(Backend):
         self._requests: dict[int, object] = {}  # id(compiled model) → this backend's infer request on it
 
     def describe(self) -> str:
-        return f"openvino (CPU, {self.inference_precision})" if self.meta else self.name
+        if not self.meta:
+            return self.name
+        quantized = "int8 + " if self.meta.precision == "int8" else ""
+        return f"openvino (CPU, {quantized}{self.inference_precision})"
 
     def _load(self) -> ModelMeta:
         try:
@@ -114,12 +117,13 @@ class OpenVinoBackend(Backend):
         return "bf16" if self._shared and self._shared.config["INFERENCE_PRECISION_HINT"] == "bf16" else "fp32"
 
     def _config(self, core) -> dict:
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise RtstyleError(f"OpenVINO runs bf16 or fp32, not {self.precision}")
+        if self.precision not in ("auto", "bf16", "fp32", "int8"):
+            raise RtstyleError(f"OpenVINO runs bf16, fp32 or int8 files, not {self.precision}")
         capable = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         if self.precision == "bf16" and not capable:
             raise RtstyleError("this CPU has no bf16 units (AMX-BF16 / AVX512-BF16): use --precision fp32")
-        bf16 = self.precision == "bf16" or (self.precision == "auto" and capable)
+        # an int8 file's quantized convolutions run in int8 and the rest as "auto" would
+        bf16 = self.precision == "bf16" or (self.precision in ("auto", "int8") and capable)
         config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "PERFORMANCE_HINT": "LATENCY"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
