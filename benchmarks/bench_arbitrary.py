@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_quality import reference_file  # noqa: E402
-from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
+from common import RESULTS, SHARED, finish, markdown_table  # noqa: E402
 
 from rtstyle.formats import encoder_candidates  # noqa: E402
 from rtstyle.images import IMAGE_SUFFIXES, read_image, write_image  # noqa: E402
@@ -204,14 +204,9 @@ def main() -> None:
                                                             for label in results for key in ("style", "content")]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_image(RESULTS / f"{args.name}-sheet.jpg", sheet(photos, paintings, results))
-    payload = {"machine": machine(), "seconds": time.perf_counter() - started, "model": str(path),
-               "styles": [str(p) for p in styles], "summary": summary, "rows": rows,
-               "encoder_mb": encoder.stat().st_size / 1e6 if encoder else None,
-               "encode_seconds": encode_seconds,
-               "command": " ".join(["python", "benchmarks/bench_arbitrary.py", *sys.argv[1:]])}
-    json_path, md_path = write_results(args.name, payload, table)
-    print(table)
-    print(f"wrote {json_path}, {md_path} and the sheet in {payload['seconds']:.0f} s")
+    finish(args.name, started, table, also=" and the sheet", model=str(path), styles=[str(p) for p in styles],
+           summary=summary, rows=rows, encoder_mb=encoder.stat().st_size / 1e6 if encoder else None,
+           encode_seconds=encode_seconds)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED, machine, markdown_table, median_rate, write_results  # noqa: E402
+from common import RESULTS, SHARED, finish, markdown_table, median_rate  # noqa: E402
 
 from rtstyle.images import read_image, write_image  # noqa: E402
 from rtstyle.model import open_model, shipped_models  # noqa: E402
@@ -142,11 +142,7 @@ def main() -> None:
                                      ("style_change", "style loss change %"),
                                      ("max_pixel_difference", "max pixel diff"),
                                      ("mean_pixel_difference", "mean pixel diff"), ("keep", "keep int8?")]))
-    payload = {"machine": machine(), "seconds": time.perf_counter() - started, "rows": rows,
-               "command": " ".join(["python", "benchmarks/bench_int8.py", *sys.argv[1:]])}
-    json_path, md_path = write_results("int8-cpu", payload, table)
-    print(table)
-    print(f"wrote {json_path}, {md_path} and {RESULTS / 'int8-cpu.png'} in {payload['seconds']:.0f} s")
+    finish("int8-cpu", started, table, also=f" and {RESULTS / 'int8-cpu.png'}", rows=rows)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine, markdown_table, median_rate, write_results  # noqa: E402
+from common import SHARED, finish, markdown_table, median_rate  # noqa: E402
 
 from rtstyle.cpu import has_bf16  # noqa: E402
 from rtstyle.formats import format_of  # noqa: E402
@@ -256,11 +256,7 @@ def main() -> None:
                                   ("e2e_vs_pure", "e2e / pure %"), ("codec_fps", "codec only fps"),
                                   ("e2e_vs_bound", "e2e / bound %"), ("vs_onnxrt", "× ONNX Runtime"),
                                   ("vs_peer", "× peer"), ("frames_vs_peer", "× peer, uint8 frames")])
-    payload = {"machine": machine(), "seconds": time.perf_counter() - started, "rows": rows,
-               "command": " ".join(["python", "benchmarks/bench_speed.py", *sys.argv[1:]])}
-    json_path, md_path = write_results(args.name, payload, table)
-    print(table)
-    print(f"wrote {json_path} and {md_path} in {payload['seconds']:.0f} s")
+    finish(args.name, started, table, rows=rows)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -72,6 +73,17 @@ def write_results(name: str, payload: dict, table: str) -> tuple[Path, Path]:
               + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + "\n\n")
     md_path.write_text(header + table + "\n")
     return json_path, md_path
+
+
+def finish(name: str, started: float, table: str, also: str = "", **fields) -> dict:
+    """The end of a benchmark run: its results (the machine, the seconds since `started`, the command line and
+    `fields`) written as NAME.json and NAME.md, the table printed, and where it went. Returns the payload."""
+    payload = {"machine": machine(), "seconds": time.perf_counter() - started, **fields,
+               "command": " ".join(["python", "benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])}
+    json_path, md_path = write_results(name, payload, table)
+    print(table)
+    print(f"wrote {json_path}, {md_path}{also} in {payload['seconds']:.0f} s")
+    return payload
 
 
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
