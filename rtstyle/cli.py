@@ -241,6 +241,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                                                "the paintings it knows, the predictor also learns to "
                                                                "give its norm parameters (Magenta's distillation)")
     q.add_argument("--distill-weight", type=float, default=1.0, help="weight of that term (default 1)")
+    q.add_argument("--freeze-stylizer", action="store_true", help="train only the style predictor and the norm "
+                                                                  "layers' projections; the stylizer's convolutions "
+                                                                  "stay as --init-from left them")
     common(q)
     p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
     _add_corpus(families)

@@ -147,6 +147,18 @@ def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings,
     assert load_checkpoint(checkpoint)[1].training["distilled_from"] == "model.pt"
     with pytest.raises(RtstyleError, match="needs a cin model"):
         ArbitraryFamily(styles, crop_size=SIZE, distill_from=str(checkpoint))
+    frozen = ArbitraryFamily(styles, crop_size=SIZE, distill_from=str(teacher), freeze_stylizer=True)
+    checkpoint = train(frozen, settings(photos, tmp_path / "frozen", steps=3, init_from=str(teacher)),
+                       torch.device("cpu"))
+    model, _, _ = load_checkpoint(checkpoint)
+    teacher_weights = transformer_of(cin).state_dict()
+    shared = [name for name, value in model.transformer.state_dict().items()
+              if name in teacher_weights and teacher_weights[name].shape == value.shape]
+    assert len(shared) > 10  # the convolutions…
+    for name in shared:  # …are still the CIN model's
+        assert torch.equal(model.transformer.state_dict()[name], teacher_weights[name]), name
+    for module in family._predicted_norms(model).values():  # while the projections (zero at the start) trained
+        assert module.to_gamma.weight.abs().sum() > 0
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):

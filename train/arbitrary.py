@@ -6,7 +6,10 @@ Distillation (`distill_from`, Magenta's arbitrary-style recipe): a trained CIN m
 knows good norm parameters for its paintings. For crops of those paintings (not recoloured), the predicted scales
 and shifts are also pulled towards the CIN model's rows for that painting; and every predicted norm starts from the
 mean of the CIN rows. The predictor then speaks the CIN model's norm language, so its guess for a new painting is
-a good start for `rtstyle learn --guess-from`."""
+a good start for `rtstyle learn --guess-from`. With `freeze_stylizer` the stylizer's convolutions do not train at all
+(only the predictor and the norms' projections): started from a CIN model, every predicted style is then exactly a
+new row of that model, as `rtstyle learn` would train one (Dumoulin et al. §4: a CIN network's convolutions serve
+new styles through their norm parameters alone)."""
 from __future__ import annotations
 
 import math
@@ -55,7 +58,7 @@ class ArbitraryFamily(Family):
 
     def __init__(self, styles: list[Style], crop_size: int = 256, style_dim: int = 100, hue_jitter: float = 0.5,
                  vgg_weights: str | None = None, tone_jitter: float = 0.5, tone_range: float = 1.5,
-                 distill_from: str | None = None, distill_weight: float = 1.0):
+                 distill_from: str | None = None, distill_weight: float = 1.0, freeze_stylizer: bool = False):
         if len(styles) < 2:
             raise RtstyleError("arbitrary-style training needs at least 2 paintings (a folder of them is best)")
         self.styles, self.crop_size, self.style_dim = styles, crop_size, style_dim
@@ -67,6 +70,7 @@ class ArbitraryFamily(Family):
         self.images: list[torch.Tensor] = []
         self.teacher = self._teacher(distill_from) if distill_from else None
         self.distill_weight = distill_weight
+        self.freeze_stylizer = freeze_stylizer  # train only the predictor and the norms' projections
 
     def _teacher(self, path: str) -> dict:
         """{"norms": {layer name: (scales (S,C), shifts (S,C))}, "rows": painting index → CIN row or -1}."""
@@ -97,6 +101,10 @@ class ArbitraryFamily(Family):
                     scales, shifts = self.teacher["norms"][name]
                     module.to_gamma.bias.copy_(scales.mean(0))
                     module.to_beta.bias.copy_(shifts.mean(0))
+        if self.freeze_stylizer:  # the convolutions stay as --init-from left them: a CIN model's, say
+            projections = {id(p) for m in self._predicted_norms(model).values() for p in m.parameters()}
+            for parameter in model.transformer.parameters():
+                parameter.requires_grad_(id(parameter) in projections)
         return model
 
     @staticmethod

@@ -133,7 +133,7 @@ def train_command(args: argparse.Namespace) -> None:
     else:
         family = ArbitraryFamily(load_styles(args.styles, style_size), crop_size=args.size, style_dim=args.style_dim,
                                  vgg_weights=args.vgg_weights, distill_from=args.distill_from,
-                                 distill_weight=args.distill_weight)
+                                 distill_weight=args.distill_weight, freeze_stylizer=args.freeze_stylizer)
     loss = replace(LossConfig(), **{k: v for k, v in {"content_weight": args.content_weight, "style_weight":
                                                      args.style_weight, "tv_weight": args.tv_weight}.items()
                                     if v is not None})
