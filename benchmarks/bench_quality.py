@@ -203,9 +203,11 @@ def main() -> None:
                 row[layer] = float(np.mean([r["layer_ratios"][layer] for r in rows]))
             row["meets_bar"] = meets_bar(row)
             summary.append(row)
+    distinct = []
     for path, sheet in sheets:
         if sheet:
             write_image(RESULTS / f"{args.name}-{path.stem}-sheet.jpg", photo_style_sheet(photos, sheet, args.size))
+            distinct += style_differences(path.name, sheet)
     layers = list(dict.fromkeys(k for r in loss_rows for k in r["layer_ratios"]))
     tables = ("## Loss ratios vs Gatys (mean over held-out photos; lower is better, 1.0 = Gatys)\n\n"
               f"Bar: style ≤ {BAR['style']} summed and ≤ {BAR['layer']} at every layer, content ≤ {BAR['content']}."
@@ -214,17 +216,37 @@ def main() -> None:
                                          ("photos", "photos"), ("style_ratio", "style loss ×"),
                                          *[(layer, f"{layer} ×") for layer in layers],
                                          ("content_ratio", "content loss ×"), ("meets_bar", "meets the bar")])
+              + "\n\n## How different the styles look (mean abs difference of two styles' outputs, same photo, /255)"
+              "\n\nThe closest pairs of each model, and the three paintings the quality issue names:\n\n"
+              + markdown_table(distinct, [("model", "model"), ("pair", "pair"), ("difference", "difference /255")])
               + "\n\n## Temporal warping error (lower is steadier)\n\n"
               + markdown_table([{**r, "warping_error": f"{r['warping_error']:.5f}"} for r in warp_rows],
                                [("clip", "clip"), ("model", "model"), ("warping_error", "warping error")]))
     payload = {"machine": machine(), "seconds": time.perf_counter() - started, "photos": [p.name for p in photos],
-               "summary": summary, "loss_rows": loss_rows, "warping": warp_rows,
+               "summary": summary, "loss_rows": loss_rows, "warping": warp_rows, "style_differences": distinct,
                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                             if k not in ("models", "baseline")},
                "command": " ".join(["python", "benchmarks/bench_quality.py", *sys.argv[1:]])}
     json_path, md_path = write_results(args.name, payload, tables)
     print(tables)
     print(f"wrote {json_path} and {md_path} in {payload['seconds']:.0f} s")
+
+
+NAMED_TRIO = ("mondrian", "the_scream", "woman_in_peasant_dress")  # "must not look alike" (the quality issue)
+
+
+def style_differences(model: str, sheet: list[tuple[str, list, np.ndarray]], closest: int = 3) -> list[dict]:
+    """Mean absolute difference (/255) between the outputs of two styles on the same photos: the `closest` pairs,
+    then the pairs among NAMED_TRIO."""
+    import itertools
+
+    outputs = {label: frames for label, frames, _ in sheet}
+    pairs = {(a, b): float(np.mean([np.abs(x.astype(np.float32) - y.astype(np.float32)).mean()
+                                    for x, y in zip(outputs[a], outputs[b])]))
+             for a, b in itertools.combinations(outputs, 2)}
+    chosen = sorted(pairs, key=pairs.get)[:closest]
+    chosen += [pair for pair in pairs if set(pair) <= set(NAMED_TRIO) and pair not in chosen]
+    return [{"model": model, "pair": f"{a} – {b}", "difference": pairs[(a, b)]} for a, b in chosen]
 
 
 def meets_bar(row: dict) -> str:
