@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import reference_file  # noqa: E402
+from bench_quality import against_gatys  # noqa: E402
 from common import RESULTS, SHARED, finish, markdown_table  # noqa: E402
 
 from rtstyle.formats import encoder_candidates  # noqa: E402
@@ -128,8 +128,6 @@ def main() -> None:
     args = parser.parse_args()
     import torch
     from rtstyle_train.data import HELD_OUT_PHOTOS
-    from rtstyle_train.gatys import GatysConfig, quality_vs_gatys
-    from rtstyle_train.losses import LossConfig
     from rtstyle_train.vgg import load_vgg16
 
     started = time.perf_counter()
@@ -166,16 +164,10 @@ def main() -> None:
         ratios = {label: {"style": [], "content": []} for label in results}
         for index, photo in enumerate(photos):
             content = torch.from_numpy(frames_to_batch([photo]))
-            cache = reference_file(SHARED / "photos" / HELD_OUT_PHOTOS[index], styles[list(paintings).index(name)],
-                                   content, style, args.gatys_iterations)
-            reference = torch.from_numpy(np.load(cache)) if cache.is_file() else None
             for label, outputs in results.items():
-                report = quality_vs_gatys(torch.from_numpy(frames_to_batch([outputs[name][index]])), content, style,
-                                          vgg, LossConfig(), GatysConfig(iterations=args.gatys_iterations), reference)
-                if reference is None:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(cache, report["reference"].numpy())
-                    reference = report["reference"]
+                report = against_gatys(outputs[name][index], SHARED / "photos" / HELD_OUT_PHOTOS[index],
+                                       styles[list(paintings).index(name)], content, style, vgg,
+                                       args.gatys_iterations)
                 for key in ("style", "content"):
                     ratios[label][key].append(report["ratio"][key])
         row = {"style": name}

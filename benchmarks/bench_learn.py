@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import BAR, reference_file  # noqa: E402
+from bench_quality import BAR, against_gatys  # noqa: E402
 from common import RESULTS, SHARED, finish, markdown_table  # noqa: E402
 
 from rtstyle.images import read_image, write_image  # noqa: E402
@@ -46,8 +46,6 @@ def learn(args, output: Path, guess: Path | None) -> dict:
 
 def score(path: Path, painting: Path, photos: list[Path], size: int, iterations: int) -> tuple[dict, list]:
     import torch
-    from rtstyle_train.gatys import GatysConfig, quality_vs_gatys
-    from rtstyle_train.losses import LossConfig
     from rtstyle_train.vgg import load_vgg16
 
     vgg = load_vgg16("relu4_3")
@@ -65,13 +63,7 @@ def score(path: Path, painting: Path, photos: list[Path], size: int, iterations:
             out = model.frames.infer([photo], cond)[0]
             outputs.append(out)
             content = torch.from_numpy(frames_to_batch([photo]))
-            cache = reference_file(photo_path, painting, content, style, iterations)
-            reference = torch.from_numpy(np.load(cache)) if cache.is_file() else None
-            report = quality_vs_gatys(torch.from_numpy(frames_to_batch([out])), content, style, vgg, LossConfig(),
-                                      GatysConfig(iterations=iterations), reference)
-            if reference is None:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cache, report["reference"].numpy())
+            report = against_gatys(out, photo_path, painting, content, style, vgg, iterations)
             ratios["style"].append(report["ratio"]["style"])
             ratios["content"].append(report["ratio"]["content"])
             ratios["layers"].append({k.split("/")[1]: v for k, v in report["ratio"].items() if k.startswith("style/")})

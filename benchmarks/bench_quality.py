@@ -57,10 +57,25 @@ def reference_file(photo: Path, painting: Path, content, style, iterations: int)
     return REFERENCE_CACHE / f"{photo.stem}-{painting.stem}-{key}.npy"
 
 
-def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], list[tuple[str, list]]]:
+def against_gatys(output: np.ndarray, photo: Path, painting: Path, content, style, vgg, iterations: int) -> dict:
+    """quality_vs_gatys for a uint8 BGR output of (content, style), the Gatys optimum read from the cache (or made
+    once and kept there): every benchmark scores against the same reference."""
     import torch
     from rtstyle_train.gatys import GatysConfig, quality_vs_gatys
     from rtstyle_train.losses import LossConfig
+
+    cache = reference_file(photo, painting, content, style, iterations)
+    reference = torch.from_numpy(np.load(cache)) if cache.is_file() else None
+    report = quality_vs_gatys(torch.from_numpy(frames_to_batch([output])), content, style, vgg, LossConfig(),
+                              GatysConfig(iterations=iterations), reference)
+    if reference is None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, report["reference"].numpy())
+    return report
+
+
+def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], list[tuple[str, list]]]:
+    import torch
 
     with open_model(path, "onnxrt" if path.suffix == ".onnx" else "auto", "cpu") as model:
         stylizer = Stylizer(model)
@@ -88,13 +103,7 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
                 out = stylizer([frame])[0]
                 outputs.append(out)
                 content = torch.from_numpy(frames_to_batch([frame]))
-                cache = reference_file(photo, painting, content, style, args.gatys_iterations)
-                reference = torch.from_numpy(np.load(cache)) if cache.is_file() else None
-                report = quality_vs_gatys(torch.from_numpy(frames_to_batch([out])), content, style, vgg,
-                                          LossConfig(), GatysConfig(iterations=args.gatys_iterations), reference)
-                if reference is None:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(cache, report["reference"].numpy())
+                report = against_gatys(out, photo, painting, content, style, vgg, args.gatys_iterations)
                 rows.append({"model": path.name, "style": label, "photo": photo.name,
                              "seen_in_training": meta.family != "arbitrary" or label in trained,
                              "style_ratio": report["ratio"]["style"], "content_ratio": report["ratio"]["content"],
