@@ -43,7 +43,8 @@ def _lazy(module: str, function: str, needs: str = "") -> Callable[[argparse.Nam
 
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE_OR_NAME", help="model file (.onnx, .engine or .pt) or a shipped model: "
-                                                           "cin-tiny (default; CPU), cin-base (GPU), arbitrary")
+                                                           "cin-fast (default; CPU), cin-tiny (CPUs without bf16), "
+                                                           "cin-base (GPU, files), arbitrary")
     from rtstyle.formats import BACKENDS
 
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
@@ -207,6 +208,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")
         q.add_argument("--batch-size", type=int, default=4)
         q.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+        q.add_argument("--anneal-from", type=int, metavar="STEP",
+                       help="from this step to --steps, lower the learning rate on a cosine to 1/20 of --lr "
+                            "(a final polish once the loss curve is flat; resumable)")
         q.add_argument("--content-weight", type=float, help="content loss weight")
         q.add_argument("--style-weight", type=float, help="style loss weight")
         q.add_argument("--tv-weight", type=float, help="total-variation loss weight")
@@ -279,7 +283,7 @@ def _add_learn(sub: argparse._SubParsersAction) -> None:
                                    "checkpoint OUT.pt and a preview OUT.preview.png.")
     p.add_argument("painting", help="the painting (image file)")
     p.add_argument("--model", metavar="CHECKPOINT", help="the cin model's training checkpoint (.pt), or a model name "
-                                                         "looked up as checkpoints/NAME.pt (default cin-tiny)")
+                                                         "looked up as checkpoints/NAME.pt (default cin-fast)")
     p.add_argument("-o", "--output", help="model to write, .onnx (default MODEL+NAME.onnx here)")
     p.add_argument("--name", help="the new style's name (default: the painting's file name)")
     p.add_argument("--content", metavar="DIR", help="photos to learn on (default ../shared/photos, else the bundled "

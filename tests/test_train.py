@@ -184,3 +184,17 @@ def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):
                                   "--steps", 2, "--batch-size", 1, "--out", run, "--resume"), "style count")
     assert_one_line_error(rtstyle("train", "cin", "--from", photos / "054_chelsea.jpg", "--add-style", paintings[0],
                                   "--content", photos), "not an rtstyle checkpoint")
+
+
+def test_annealed_learning_rate_follows_the_step():
+    """--anneal-from: constant until the step, then a cosine fall to lr/20 at the last step; the same for a resumed
+    run, since it depends on the step alone."""
+    from rtstyle_train.loop import ANNEAL_TO, TrainSettings, learning_rate
+
+    settings = TrainSettings(content="photos", out="run", steps=1000, lr=1e-3, anneal_from=600)
+    assert learning_rate(settings, 0) == learning_rate(settings, 599) == 1e-3
+    assert learning_rate(settings, 800) == pytest.approx(1e-3 * (1 + ANNEAL_TO) / 2)
+    assert learning_rate(settings, 1000) == pytest.approx(1e-3 * ANNEAL_TO)
+    rates = [learning_rate(settings, step) for step in range(600, 1001, 50)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert learning_rate(TrainSettings(content="photos", out="run", steps=1000), 999) == 1e-3

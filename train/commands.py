@@ -140,7 +140,8 @@ def train_command(args: argparse.Namespace) -> None:
     out = args.out or f"runs/{args.family}-{variant}-{family.style_records()[-1]['name']}"
     settings = TrainSettings(content=args.content, out=out, exclude=tuple(args.exclude), variant=variant,
                              size=args.size, style_size=style_size,
-                             batch_size=args.batch_size, steps=args.steps, lr=args.lr, seed=args.seed,
+                             batch_size=args.batch_size, steps=args.steps, lr=args.lr, anneal_from=args.anneal_from,
+                             seed=args.seed,
                              checkpoint_every=args.checkpoint_every, workers=args.workers,
                              vgg_weights=args.vgg_weights, init_from=args.init_from, precision=args.precision,
                              loss=loss)

@@ -9,6 +9,7 @@ Outputs in the run folder: model.pt (the checkpoint), losses.png, samples.png.
 from __future__ import annotations
 
 import io
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,18 @@ from .warm_start import warm_start
 # model (benchmarks/results/quality-cpu.md): warping error 0.0150 with it, 0.0400 without, at a small cost in style
 # loss. Its random warps include sub-pixel and sub-stride shifts, which also teach shift equivariance.
 DEFAULT_STABILITY_WEIGHT = 100.0
+ANNEAL_TO = 0.05  # the learning rate at the end of an annealed run, as a fraction of --lr
+
+
+def learning_rate(settings: TrainSettings, step: int) -> float:
+    """The step's learning rate: constant, or from `anneal_from` on a cosine fall to lr × ANNEAL_TO at the last step
+    (a final polish once the constant-rate curve is flat). A function of the step alone, so a resumed run follows
+    the same schedule."""
+    start = settings.anneal_from
+    if start is None or step < start or settings.steps <= start:
+        return settings.lr
+    progress = min(1.0, (step - start) / (settings.steps - start))
+    return settings.lr * (ANNEAL_TO + (1 - ANNEAL_TO) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 @dataclass
@@ -53,6 +66,7 @@ class TrainSettings:
     batch_size: int = 4
     steps: int = 2000
     lr: float = 1e-3
+    anneal_from: int | None = None  # from this step on, the learning rate falls (cosine) to lr × ANNEAL_TO at `steps`
     stability_weight: float = DEFAULT_STABILITY_WEIGHT
     seed: int = 0
     checkpoint_every: int = 200
@@ -229,6 +243,8 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                     parts["stability"] = stable.detach()
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(settings, step)
             optimizer.step()
             step += 1
             values = {**mean_over_ranks({"total": total, **parts}, ranks),  # the global batch's losses
