@@ -124,8 +124,8 @@ class Stylizer:
 
     def replicas(self, count: int) -> list[Stylizer]:
         """`count` stylizers on their own one-thread backends, sharing these controls, for inference workers that
-        stylize different frames of a file at once. Only backends that gain from it get copies (ONNX Runtime on
-        the CPU); others already fill their device and get [self]."""
+        stylize different frames of a file at once. Only backends that gain from it get copies (ONNX Runtime and
+        OpenVINO on the CPU); others already fill their device and get [self]."""
         if count <= 1 or not self.backend.parallel_copies_help():
             return [self]
         return [Stylizer(self.model.copy(threads=1), controls=self.controls) for _ in range(count)]
