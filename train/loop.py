@@ -197,6 +197,7 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
     history: list[dict] = list(state.get("history", []))
     log_every = max(1, settings.steps // 400)
     sums: dict[str, float] = {}
+    summed = 0  # steps in `sums`
     seconds_before, clock = float(state.get("seconds", 0.0)), time.perf_counter()
     samples = _sample_contents(settings.content, settings.size, device, settings.exclude) if ranks.main else None
     rows = ranks.rows(settings.batch_size)
@@ -253,10 +254,11 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                 raise RtstyleError(f"training diverged at step {step} (loss {values['total']}); lower --lr")
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
+            summed += 1
             if step % log_every == 0 or step == settings.steps:
-                count = step % log_every or log_every
-                history.append({"step": step, **{k: v / count for k, v in sums.items()}})
+                history.append({"step": step, **{k: v / summed for k, v in sums.items()}})
                 sums.clear()
+                summed = 0  # a resumed run's first entry covers fewer than log_every steps
             bar.update(1, loss=values["total"], content=values["content"], style=values["style"],
                        **({"stability": values["stability"]} if "stability" in values else {}))
             if ranks.main and (step % settings.checkpoint_every == 0 or step == settings.steps):
