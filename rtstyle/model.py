@@ -37,7 +37,7 @@ from rtstyle.meta import ModelMeta
 from rtstyle.processing import fit_within, frames_to_batch, resize
 
 ASSETS = importlib.resources.files("rtstyle") / "assets"
-DEFAULT_MODEL = "cin-tiny"  # shipped in rtstyle/assets/models/: real time on a laptop CPU
+DEFAULT_MODEL = "cin-fast"  # shipped in rtstyle/assets/models/: real time on a CPU with bf16 units, no stride grid
 ENCODER_SIDE = 512  # paintings are encoded with their long side at most this
 
 
@@ -48,7 +48,7 @@ class Style:
 
 
 def shipped_models() -> dict[str, Path]:
-    """The models installed with rtstyle, by name (cin-tiny, cin-base, arbitrary…): their frame-model files."""
+    """The models installed with rtstyle, by name (cin-fast, cin-tiny, cin-base, arbitrary…): their frame-model files."""
     folder = Path(str(ASSETS / "models"))
     files = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     return {p.name.split(".")[0]: p for p in files

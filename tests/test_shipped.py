@@ -24,7 +24,7 @@ def plain_session(path: Path) -> tuple[ort.InferenceSession, dict]:
 
 
 def test_the_promised_models_are_installed_small_and_trained():
-    assert {"cin-tiny", "cin-base", "arbitrary"} <= set(shipped_models())
+    assert {"cin-fast", "cin-tiny", "cin-base", "arbitrary"} <= set(shipped_models())
     assert DEFAULT_MODEL in shipped_models()
     for path in MODELS.glob("*.onnx"):
         assert path.stat().st_size < 10 * 2**20, path
@@ -33,7 +33,7 @@ def test_the_promised_models_are_installed_small_and_trained():
     assert (MODELS / "MODELS.md").is_file()
 
 
-@pytest.mark.parametrize("name", ["cin-tiny", "cin-base"])
+@pytest.mark.parametrize("name", ["cin-fast", "cin-tiny", "cin-base"])
 def test_cin_models_cover_every_painting_and_stylize_in_plain_onnxruntime(name, photo):
     session, meta = plain_session(shipped_models()[name])
     assert sorted(meta["style_names"]) == STYLE_NAMES
