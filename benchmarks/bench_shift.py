@@ -112,7 +112,7 @@ def peer_stylizers(styles: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", type=Path,
-                        default=[ASSET_MODELS / "cin-tiny.onnx", ASSET_MODELS / "cin-base.onnx"])
+                        default=[ASSET_MODELS / f"{name}.onnx" for name in ("cin-fast", "cin-tiny", "cin-base")])
     parser.add_argument("--styles", type=int, default=8, help="styles per model (default 8)")
     parser.add_argument("--photos", type=int, default=len(HELD_OUT), help="held-out photos used (default 5)")
     parser.add_argument("--no-peer", action="store_true")
