@@ -48,7 +48,7 @@ class Style:
 
 
 def shipped_models() -> dict[str, Path]:
-    """The models installed with rtstyle, by name (cin-fast, cin-tiny, cin-base, arbitrary…): their frame-model files."""
+    """The models installed with rtstyle, by name (cin-fast, cin-base, arbitrary…): their frame-model files."""
     folder = Path(str(ASSETS / "models"))
     files = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     return {p.name.split(".")[0]: p for p in files
