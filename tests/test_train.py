@@ -198,3 +198,37 @@ def test_annealed_learning_rate_follows_the_step():
     rates = [learning_rate(settings, step) for step in range(600, 1001, 50)]
     assert all(a > b for a, b in zip(rates, rates[1:]))
     assert learning_rate(TrainSettings(content="photos", out="run", steps=1000), 999) == 1e-3
+
+
+def test_split_checkpoint_is_small_and_resumes(tmp_path, photos, paintings):
+    """`train split`: weights + history in one file, Adam's moments in bf16 beside it; --resume reads both."""
+    from rtstyle_train.checkpoints import adam_file, optimizer_state
+
+    run = tmp_path / "run"
+    ok = rtstyle("train", "cin", "--styles", *paintings, "--content", photos, "--size", 64, "--steps", 2,
+                 "--batch-size", 1, "--out", run)
+    assert ok.returncode == 0, ok.stderr
+    full = torch.load(run / "model.pt", weights_only=True)
+    target = tmp_path / "checkpoints" / "cin.pt"
+    target.parent.mkdir()
+    ok = rtstyle("train", "split", run / "model.pt", "-o", target)
+    assert ok.returncode == 0, ok.stderr
+    assert_one_line_error(rtstyle("train", "split", run / "model.pt", "-o", target), "--overwrite")
+    light = torch.load(target, weights_only=True)
+    assert "optimizer" not in light["training_state"] and light["training_state"]["step"] == 2
+    moments = torch.load(adam_file(target), weights_only=True)
+    first = next(iter(moments["state"].values()))
+    assert first["exp_avg"].dtype == torch.bfloat16
+    # the bf16 moments are the originals to bf16's precision
+    for name, saved in full["training_state"]["optimizer"]["state"].items():
+        assert torch.allclose(moments["state"][name]["exp_avg"].float(), saved["exp_avg"], rtol=1e-2, atol=1e-12)
+    assert optimizer_state(target, light["training_state"]) is not None
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copy(target, resumed / "model.pt")
+    shutil.copy(adam_file(target), resumed / "model.adam.pt")
+    ok = rtstyle("train", "cin", "--styles", *paintings, "--content", photos, "--size", 64, "--steps", 3,
+                 "--batch-size", 1, "--out", resumed, "--resume")
+    assert ok.returncode == 0, ok.stderr
+    after = torch.load(resumed / "model.pt", weights_only=True)["training_state"]
+    assert after["step"] == 3 and after["optimizer"]["state"]

@@ -29,6 +29,7 @@ from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint, save_che
 from rtstyle.models.vgg import LAYER_NAMES
 from rtstyle.progress import Progress
 
+from .checkpoints import optimizer_state
 from .data import ContentCrops, centre_crop, list_images
 from .distributed import ShardSampler, check_batch, mean_over_ranks, shard_rows, start, stop, wrap
 from .losses import LossConfig, PerceptualLoss
@@ -179,8 +180,9 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
     loss_fn = PerceptualLoss(vgg, loss)
     family.prepare(loss_fn, device)
     optimizer = torch.optim.Adam(family.trainable_parameters(model), lr=settings.lr)
-    if resume and state.get("optimizer"):
-        optimizer.load_state_dict(state["optimizer"])
+    saved = optimizer_state(checkpoint, state) if resume else None
+    if saved:
+        optimizer.load_state_dict(saved)
     start = int(state["step"])
     if start >= settings.steps:
         raise RtstyleError(f"{checkpoint} already has {start} steps; ask for more with --steps")
