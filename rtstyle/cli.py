@@ -251,15 +251,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     common(q)
     p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
     _add_corpus(families)
-    q = families.add_parser("split", help="a run's checkpoint as two files small enough to commit",
-                            description="Write CHECKPOINT's weights, metadata and loss history to OUTPUT and its "
-                                        "Adam moments, in bf16, to OUTPUT's name + .adam.pt: each under 10 MB even "
-                                        "for the base network. train --resume reads both from RUN/model.pt and "
-                                        "RUN/model.adam.pt.")
-    q.add_argument("checkpoint", help="a training run's model.pt")
-    q.add_argument("-o", "--output", required=True, help="where to write (e.g. checkpoints/cin-base.pt)")
-    q.add_argument("--overwrite", action="store_true", help="replace output files that exist")
-    q.set_defaults(handler=_lazy("rtstyle_train.checkpoints", "split_command", needs="train"))
+    _add_split(families)
 
 
 def _add_corpus(families: argparse._SubParsersAction) -> None:
@@ -282,6 +274,18 @@ def _add_corpus(families: argparse._SubParsersAction) -> None:
     q.add_argument("--holdout-fraction", type=float, default=0.1, help="share of each package held out (default 0.1)")
     q.add_argument("--overwrite", action="store_true", help="rebuild an existing corpus folder")
     q.set_defaults(handler=_lazy("rtstyle_train.corpus", "corpus_command", needs="train"))
+
+
+def _add_split(families: argparse._SubParsersAction) -> None:
+    q = families.add_parser("split", help="a run's checkpoint as two files small enough to commit",
+                            description="Write CHECKPOINT's weights, metadata and loss history to OUTPUT and its "
+                                        "Adam moments, in bf16, to OUTPUT's name + .adam.pt: each under 10 MB even "
+                                        "for the base network. train --resume reads both from RUN/model.pt and "
+                                        "RUN/model.adam.pt.")
+    q.add_argument("checkpoint", help="a training run's model.pt")
+    q.add_argument("-o", "--output", required=True, help="where to write (e.g. checkpoints/cin-base.pt)")
+    q.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    q.set_defaults(handler=_lazy("rtstyle_train.checkpoints", "split_command", needs="train"))
 
 
 def _add_learn(sub: argparse._SubParsersAction) -> None:
