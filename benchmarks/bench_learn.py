@@ -33,7 +33,7 @@ from rtstyle.processing import fit_within, frames_to_batch, resize  # noqa: E402
 def learn(args, output: Path, guess: Path | None) -> dict:
     command = [sys.executable, "-m", "rtstyle", "learn", str(args.painting), "--model", str(args.model), "-o",
                str(output), "--minutes", str(args.minutes), "--name", "learned"]
-    command += ["--guess-from", str(guess)] if guess else []
+    command += ["--guess-from", str(guess)] if guess else ["--from-mean"]
     began = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - began

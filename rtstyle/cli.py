@@ -310,8 +310,10 @@ def _add_learn(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
     p.add_argument("--style-weight", type=float, help="style loss weight (default: the model's own)")
-    p.add_argument("--guess-from", metavar="ARBITRARY.pt", help="start from an arbitrary-style model's prediction "
-                                                                "for the painting (default: the old styles' mean)")
+    p.add_argument("--guess-from", metavar="ARBITRARY.pt",
+                   help="start from this arbitrary-style model's prediction for the painting (default: "
+                        "arbitrary-VARIANT.pt beside MODEL or in checkpoints/ when it was distilled from MODEL)")
+    p.add_argument("--from-mean", action="store_true", help="start from the old styles' mean, not a prediction")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="auto (default): bf16 mixed precision where the CPU or GPU has bf16 units")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")

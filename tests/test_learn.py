@@ -107,3 +107,20 @@ def test_guess_from_starts_the_new_style_at_the_prediction(tmp_path, painting):
     image = torch.from_numpy(frames_to_batch([read_image(painting)[:64, :64]]))
     with torch.no_grad():
         assert model(image, one_hot(3, 4)).shape == image.shape
+
+
+def test_learn_starts_from_the_arbitrary_model_distilled_from_its_cin_model(tmp_path):
+    """Without --guess-from, arbitrary-VARIANT.pt beside the cin checkpoint gives the start, but only when its
+    predictor was distilled from that very model (another's norm space would be a worse start than the mean)."""
+    from rtstyle_train.learn import find_guesser
+
+    from rtstyle.models.checkpoint import save_checkpoint
+
+    make_checkpoint(tmp_path / "cin.pt", "cin", "tiny")
+    assert find_guesser(tmp_path / "cin.pt", "tiny") is None
+    model, meta = make_checkpoint(tmp_path / "arbitrary-tiny.pt", "arbitrary", "tiny")
+    assert find_guesser(tmp_path / "cin.pt", "tiny") is None  # not distilled from it
+    meta.training["distilled_from"] = "cin.pt"
+    save_checkpoint(tmp_path / "arbitrary-tiny.pt", model, meta)
+    assert find_guesser(tmp_path / "cin.pt", "tiny") == tmp_path / "arbitrary-tiny.pt"
+    assert find_guesser(tmp_path / "cin.pt", "fast") is None

@@ -28,9 +28,9 @@ from rtstyle.errors import RtstyleError
 from rtstyle.files import check_output_path
 from rtstyle.formats import model_stem
 from rtstyle.images import read_image, write_image
-from rtstyle.meta import ModelMeta
+from rtstyle.meta import CHECKPOINT_META_KEY, ModelMeta
 from rtstyle.model import ASSETS, DEFAULT_MODEL
-from rtstyle.models.checkpoint import load_checkpoint
+from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
 from rtstyle.models.norms import ConditionalInstanceNorm, PredictedInstanceNorm
 from rtstyle.paths import cache_dir
 
@@ -68,6 +68,19 @@ def predictor_guess(path: str | Path, painting: torch.Tensor, variant: str) -> d
     embedding = model.predictor(painting)
     return {name: (module.to_gamma(embedding)[0], module.to_beta(embedding)[0])
             for name, module in model.transformer.named_modules() if isinstance(module, PredictedInstanceNorm)}
+
+
+def find_guesser(base_path: Path, variant: str) -> Path | None:
+    """The arbitrary-style checkpoint distilled from the cin model at `base_path` (arbitrary-VARIANT.pt beside it, in
+    checkpoints/ or in the cache), if there is one: its prediction for a painting is a better start than the old
+    styles' mean."""
+    for folder in dict.fromkeys((base_path.parent, Path("checkpoints"), cache_dir() / "checkpoints")):
+        candidate = folder / f"arbitrary-{variant}.pt"
+        if candidate.is_file():
+            meta = ModelMeta.from_json(read_checkpoint(candidate)[CHECKPOINT_META_KEY], str(candidate))
+            if meta.family == "arbitrary" and meta.training.get("distilled_from") == base_path.name:
+                return candidate
+    return None
 
 
 class OutOfTime(Exception):
@@ -173,7 +186,8 @@ def learn_command(args: argparse.Namespace) -> None:
         loss.style_weight = args.style_weight
     style = load_styles([args.painting], style_size)[0]
     style.name = name
-    guess = predictor_guess(args.guess_from, style.image, base_meta.variant) if args.guess_from else None
+    guesser = None if args.from_mean else args.guess_from or find_guesser(base_path, base_meta.variant)
+    guess = predictor_guess(guesser, style.image, base_meta.variant) if guesser else None
     device = pick_device(args.device)
     start = time.perf_counter()
     budget = 60 * args.minutes
@@ -189,8 +203,8 @@ def learn_command(args: argparse.Namespace) -> None:
                                  vgg_weights=args.vgg_weights,
                                  precision=args.precision, loss=loss)
         print(f"learning {name!r} ({args.painting}) into {base_path.name} ({base_meta.variant}, "
-              f"{len(base_meta.style_names)} styles): {args.steps} steps at {size} px, only its norm rows train",
-              flush=True)
+              f"{len(base_meta.style_names)} styles): {args.steps} steps at {size} px, only its norm rows train, "
+              f"from {f'the prediction of {guesser}' if guesser else 'the old styles’ mean'}", flush=True)
         checkpoint = Path(settings.out) / "model.pt"
         try:
             train(family, settings, device)
