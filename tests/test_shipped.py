@@ -11,7 +11,9 @@ import pytest
 from conftest import SHARED
 from helpers import probe, rtstyle
 
-from rtstyle.model import ASSETS, DEFAULT_MODEL, shipped_models
+from rtstyle.images import read_image
+from rtstyle.model import ASSETS, DEFAULT_MODEL, open_model, shipped_models
+from rtstyle.processing import fit_within, resize
 
 MODELS = Path(str(ASSETS / "models"))
 STYLE_NAMES = sorted(p.stem for p in (SHARED / "styles").glob("*.jpg"))
@@ -66,6 +68,31 @@ def test_arbitrary_model_has_an_encoder_and_styles_an_unseen_painting(shared, tm
     assert result.returncode == 0, result.stderr
     (out,) = tmp_path.glob("*")
     assert cv2.imread(str(out)) is not None
+
+
+def test_arbitrary_model_gives_each_unseen_painting_its_own_palette(photo):
+    """Two paintings it never saw, one blue (The Great Wave), one orange (The Scream), give clearly different results,
+    each nearer its own painting's mean hue than the other's (the first arbitrary model gave every painting the
+    same grey-lavender: 6/255 apart)."""
+    _, meta = plain_session(shipped_models()["arbitrary"])
+    trained = {record["name"] for record in meta["training"]["styles"]}
+    unseen = [name for name in ("great_wave", "the_scream") if name not in trained]
+    assert len(unseen) == 2, "both paintings are held out of the arbitrary model's training"
+    image = read_image(photo)
+    image = resize(image, *fit_within(*image.shape[:2], 256))
+    paintings = {name: read_image(SHARED / "styles" / f"{name}.jpg") for name in unseen}
+    with open_model("arbitrary") as model:
+        outputs = {name: model.frames.infer([image], model.encode(painting))[0] for name, painting in paintings.items()}
+
+    def mean_chroma(picture: np.ndarray) -> np.ndarray:  # Lab a*, b*: the hues (the photo keeps its lightness)
+        return cv2.cvtColor(picture, cv2.COLOR_BGR2LAB).reshape(-1, 3)[:, 1:].astype(np.float32).mean(0)
+
+    wave, scream = (outputs[name].astype(np.float32) for name in unseen)
+    assert np.abs(wave - scream).mean() > 15
+    for name, output in outputs.items():
+        other = next(n for n in unseen if n != name)
+        own_distance = np.linalg.norm(mean_chroma(output) - mean_chroma(paintings[name]))
+        assert own_distance < np.linalg.norm(mean_chroma(output) - mean_chroma(paintings[other])), name
 
 
 def test_stylize_by_number_says_which_style_that_is(photo, tmp_path):
