@@ -10,8 +10,8 @@ a style corpus's eval/ folder (`rtstyle train corpus`); held-out photos: the qua
    same pair (cached like bench_quality's): lower is better, the peer's ratio is the bar;
 2. distinctness: the mean absolute difference (/255) between the outputs for two different held-out paintings, same
    photo, averaged over pairs of paintings (goal ≥ 15);
-3. palette: the share of outputs whose mean colour is nearest its own painting's mean colour among the held-out
-   paintings (does the palette follow the painting?).
+3. palette: the share of outputs whose mean chroma (Lab a*, b*) is nearest its own painting's among the held-out
+   paintings (does the palette follow the painting?); and the same with lightness included.
 And the encoder: file size and the time to encode one painting. Writes arbitrary-cpu.json/.md and a sheet with each
 held-out painting above its results (ours, then the peer's).
 """
@@ -89,10 +89,13 @@ def distinctness(outputs: dict[str, list[np.ndarray]]) -> float:
     return float(np.mean(pairs)) if pairs else float("nan")
 
 
-def palette_share(outputs: dict[str, list[np.ndarray]], paintings: dict[str, np.ndarray]) -> float:
-    """Share of outputs whose mean Lab colour is nearest their own painting's among the held-out paintings."""
-    colours = {name: mean_colour(image) for name, image in paintings.items()}
-    hits = [min(colours, key=lambda n: np.linalg.norm(mean_colour(out) - colours[n])) == name
+def palette_share(outputs: dict[str, list[np.ndarray]], paintings: dict[str, np.ndarray],
+                  channels: slice = slice(1, 3)) -> float:
+    """Share of outputs whose mean colour is nearest their own painting's among the held-out paintings: by default
+    in chroma (Lab a*, b*: the hues, the palette), with `channels=slice(0, 3)` lightness too (a model that keeps the
+    photo's light and dark scores low there against dark paintings, whatever its hues)."""
+    colours = {name: mean_colour(image)[channels] for name, image in paintings.items()}
+    hits = [min(colours, key=lambda n: np.linalg.norm(mean_colour(out)[channels] - colours[n])) == name
             for name, frames in outputs.items() for out in frames]
     return float(np.mean(hits))
 
@@ -179,7 +182,8 @@ def main() -> None:
 
     summary = {label: {"style_ratio": statistics.mean(r[f"{label}_style_ratio"] for r in rows),
                        "content_ratio": statistics.mean(r[f"{label}_content_ratio"] for r in rows),
-                       "distinctness": distinctness(outputs), "palette_share": palette_share(outputs, paintings)}
+                       "distinctness": distinctness(outputs), "palette_share": palette_share(outputs, paintings),
+                       "lab_share": palette_share(outputs, paintings, slice(0, 3))}
                for label, outputs in results.items()}
     encoder = next((p for p in encoder_candidates(path) if p.is_file()), None)
     totals = [{"model": label, **values} for label, values in summary.items()]
@@ -190,7 +194,8 @@ def main() -> None:
              + markdown_table(totals, [("model", "model"), ("style_ratio", "style ratio vs Gatys"),
                                        ("content_ratio", "content ratio"),
                                        ("distinctness", "difference between paintings /255"),
-                                       ("palette_share", "palette follows painting")])
+                                       ("palette_share", "palette (hue) follows painting"),
+                                       ("lab_share", "mean colour, lightness too")])
              + "\n\nPer style:\n\n"
              + markdown_table(rows, [("style", "style")] + [(f"{label}_{key}_ratio", f"{label} {key}")
                                                             for label in results for key in ("style", "content")]))

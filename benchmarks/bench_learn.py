@@ -33,6 +33,7 @@ from rtstyle.processing import fit_within, frames_to_batch, resize  # noqa: E402
 def learn(args, output: Path, guess: Path | None) -> dict:
     command = [sys.executable, "-m", "rtstyle", "learn", str(args.painting), "--model", str(args.model), "-o",
                str(output), "--minutes", str(args.minutes), "--name", "learned"]
+    command += ["--steps", str(args.steps)] if args.steps else []
     command += ["--guess-from", str(guess)] if guess else ["--from-mean"]
     began = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
@@ -78,6 +79,10 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="the cin model's checkpoint (.pt)")
     parser.add_argument("--guess-from", type=Path, help="an arbitrary-style checkpoint: also learn from its guess")
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--name", default="learn-cpu", help="results file name (default learn-cpu)")
+    parser.add_argument("--steps", type=int, help="learn's --steps (default: its own)")
+    parser.add_argument("--starts", choices=["both", "guess"], default="both",
+                        help="with --guess-from: also learn from the old styles' mean (both, the default) or not")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--gatys-iterations", type=int, default=100)
     args = parser.parse_args()
@@ -87,7 +92,9 @@ def main() -> None:
     photos = [SHARED / "photos" / name for name in HELD_OUT_PHOTOS]
     rows, strips = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for guess in [None] + ([args.guess_from] if args.guess_from else []):
+        starts = [args.guess_from] if args.guess_from else []
+        starts = starts if starts and args.starts == "guess" else [None, *starts]
+        for guess in starts:
             output = Path(tmp) / f"learned-{'guess' if guess else 'mean'}.onnx"
             row = learn(args, output, guess)
             scores, outputs = score(output, args.painting, photos, args.size, args.gatys_iterations)
@@ -101,15 +108,16 @@ def main() -> None:
     width = max(s.shape[1] for s in strips)
     top = resize(painting, 160, min(width, 160 * painting.shape[1] // painting.shape[0]))
     picture = np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0))) for p in [top, *strips]], axis=0)
-    write_image(RESULTS / "learn-cpu.png", picture)
-    table = (f"`rtstyle learn {args.painting.name} --model {args.model} --minutes {args.minutes:g}`, scored on the "
-             f"{len(photos)} held-out photos at {args.size} px against Gatys; learn-cpu.png: the painting, then each "
+    write_image(RESULTS / f"{args.name}.png", picture)
+    table = (f"`rtstyle learn {args.painting.name} --model {args.model} --minutes {args.minutes:g}"
+             f"{f' --steps {args.steps}' if args.steps else ''}`, scored on the "
+             f"{len(photos)} held-out photos at {args.size} px against Gatys; {args.name}.png: the painting, then each "
              "run's results\n\n"
              + markdown_table(rows, [("start", "started from"), ("wall_seconds", "wall time s"),
                                      ("stopped_early_at_step", "stopped early at step"),
                                      ("style_ratio", "style × Gatys"), ("worst_layer_ratio", "worst layer ×"),
                                      ("content_ratio", "content ×"), ("meets_bar", "meets the bar")]))
-    finish("learn-cpu", started, table, also=" and learn-cpu.png", rows=rows, painting=str(args.painting),
+    finish(args.name, started, table, also=f" and {args.name}.png", rows=rows, painting=str(args.painting),
            model=str(args.model))
 
 
