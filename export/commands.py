@@ -11,7 +11,7 @@ from pathlib import Path
 from rtstyle.errors import RtstyleError
 from rtstyle.files import check_output_path
 from rtstyle.formats import FORMATS, component_path, format_of
-from rtstyle.meta import CHECKPOINT_META_KEY, ModelMeta, components_of
+from rtstyle.meta import components_of
 
 
 def export_command(args: argparse.Namespace) -> None:
@@ -70,9 +70,9 @@ def _default_precision(target) -> str:
 def _check_onnx_outputs(source: Path, base: Path, precisions: tuple[str, ...], overwrite: bool) -> tuple[str, ...]:
     """Refuse now if an ONNX file the export would write exists (without --overwrite); returns the parts written
     (the one that stylizes frames last)."""
-    from rtstyle.models.checkpoint import read_checkpoint
+    from rtstyle.models.checkpoint import checkpoint_meta
 
-    meta = ModelMeta.from_json(read_checkpoint(source)[CHECKPOINT_META_KEY], str(source))
+    meta = checkpoint_meta(source)
     parts = components_of(meta.family)
     for precision in precisions:
         for part in parts:

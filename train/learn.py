@@ -28,9 +28,9 @@ from rtstyle.errors import RtstyleError
 from rtstyle.files import check_output_path
 from rtstyle.formats import model_stem
 from rtstyle.images import read_image, write_image
-from rtstyle.meta import CHECKPOINT_META_KEY, ModelMeta
+from rtstyle.meta import ModelMeta
 from rtstyle.model import ASSETS, DEFAULT_MODEL
-from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
+from rtstyle.models.checkpoint import checkpoint_meta, load_checkpoint
 from rtstyle.models.norms import ConditionalInstanceNorm, PredictedInstanceNorm
 from rtstyle.paths import cache_dir
 
@@ -77,7 +77,7 @@ def find_guesser(base_path: Path, variant: str) -> Path | None:
     for folder in dict.fromkeys((base_path.parent, Path("checkpoints"), cache_dir() / "checkpoints")):
         candidate = folder / f"arbitrary-{variant}.pt"
         if candidate.is_file():
-            meta = ModelMeta.from_json(read_checkpoint(candidate)[CHECKPOINT_META_KEY], str(candidate))
+            meta = checkpoint_meta(candidate)
             if meta.family == "arbitrary" and meta.training.get("distilled_from") == base_path.name:
                 return candidate
     return None

@@ -37,6 +37,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+def checkpoint_meta(path: str | Path, payload: dict | None = None) -> ModelMeta:
+    """A checkpoint's metadata (from `payload` when it is already read)."""
+    payload = payload if payload is not None else read_checkpoint(path)
+    return ModelMeta.from_json(payload[CHECKPOINT_META_KEY], source=str(path))
+
+
 def model_from_meta(meta: ModelMeta) -> nn.Module:
     try:
         return create_model(meta.family, meta.variant, num_styles=max(1, len(meta.style_names)),
@@ -48,7 +54,7 @@ def model_from_meta(meta: ModelMeta) -> nn.Module:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, ModelMeta, dict]:
     """(model in eval mode, meta, training state) from a checkpoint written by `save_checkpoint`."""
     payload = read_checkpoint(path, map_location)
-    meta = ModelMeta.from_json(payload[CHECKPOINT_META_KEY], source=str(path))
+    meta = checkpoint_meta(path, payload)
     model = model_from_meta(meta)
     try:
         model.load_state_dict(payload["state_dict"])
