@@ -49,7 +49,7 @@ def frame_index(path: str | Path) -> tuple[list[int], list[int], Fraction]:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise RtstyleError(f"no video stream in {path}")
+                raise RtstyleError(f"not a readable video (no video stream in it): {path}")
             stream = container.streams.video[0]
             stamps, keys = [], []
             for packet in container.demux(stream):

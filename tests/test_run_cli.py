@@ -61,14 +61,33 @@ def test_styles_lists_and_draws_a_sheet(cin_onnx, tmp_path):
     assert cv2.imread(str(sheet)).shape[:2] == (2 * 213, 2 * 320)
 
 
+def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000) -> None:
+    """A real audio-only file (a 440 Hz tone in PCM WAV), the kind of input a user mistakes for a video."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate)
+        tone = (np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate) * 8000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(tone[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
 def test_one_line_errors(cin_onnx, tmp_path, shared, photo):
     video = shared / "video" / "carphone_pristine.mp4"
     out = tmp_path / "o.mp4"
     assert_one_line_error(rtstyle("run", "--source", tmp_path / "nope.mp4", "--model", cin_onnx, "-o", out),
                           "source not found")
     junk = tmp_path / "junk.avi"
-    junk.write_bytes(os.urandom(4000))
+    junk.write_bytes(os.urandom(4000))  # random bytes: FFmpeg may take them for nothing or for an audio format
     assert_one_line_error(rtstyle("run", "--source", junk, "--model", cin_onnx, "-o", out), "not a readable video")
+    sound = tmp_path / "tone.wav"
+    write_tone(sound)
+    assert_one_line_error(rtstyle("run", "--source", sound, "--model", cin_onnx, "-o", out),
+                          "not a readable video", "no video stream")
     assert_one_line_error(rtstyle("run", "--source", video, "--model", cin_onnx, "--style", "vermeer", "-o", out),
                           "unknown style", "ember, ocean, moss")
     fake_model = tmp_path / "model.onnx"

@@ -43,7 +43,7 @@ class VideoFileSource(_PyAVSource):
         try:
             with av.open(str(self.path)) as probe:
                 if not probe.streams.video:
-                    raise RtstyleError(f"no video stream in {self.path}")
+                    raise RtstyleError(f"not a readable video (no video stream in it): {self.path}")
                 stream = probe.streams.video[0]
                 fps = float(stream.average_rate or stream.guessed_rate or 0) or None
                 count = stream.frames or (round(float(probe.duration) / 1e6 * fps) if probe.duration and fps else None)
