@@ -15,7 +15,7 @@ from rtstyle_train.loop import TrainSettings, train
 from rtstyle_train.warm_start import transformer_of
 
 from rtstyle.errors import RtstyleError
-from rtstyle.models.checkpoint import load_checkpoint, read_checkpoint
+from rtstyle.models.checkpoint import checkpoint_meta, load_checkpoint, read_checkpoint
 
 SIZE = 64
 
@@ -184,6 +184,20 @@ def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):
                                   "--steps", 2, "--batch-size", 1, "--out", run, "--resume"), "style count")
     assert_one_line_error(rtstyle("train", "cin", "--from", photos / "054_chelsea.jpg", "--add-style", paintings[0],
                                   "--content", photos), "not an rtstyle checkpoint")
+
+
+def test_style_scale_is_checked_and_recorded(tmp_path, photos, paintings):
+    """--style-scale NAME=X: a name not among the paintings is a one-line error; a scaled painting's multiplier is
+    in the model's metadata beside its file and hash (the shipped cin-fast was fine-tuned with them)."""
+    base = ["train", "cin", "--styles", *paintings, "--content", photos, "--size", SIZE, "--steps", 1,
+            "--batch-size", 1]
+    assert_one_line_error(rtstyle(*base, "--out", tmp_path / "bad", "--style-scale", "udnie=2"),
+                          "--style-scale", "udnie")
+    ok = rtstyle(*base, "--out", tmp_path / "run", "--style-scale", "great_wave=1.5")
+    assert ok.returncode == 0, ok.stderr
+    records = {r["name"]: r for r in checkpoint_meta(tmp_path / "run" / "model.pt").training["styles"]}
+    assert records["great_wave"]["style_scale"] == 1.5
+    assert "style_scale" not in records["starry_night"]
 
 
 def test_annealed_learning_rate_follows_the_step():

@@ -105,4 +105,6 @@ class ConditionalFamily(Family):
 
     def style_records(self) -> list[dict]:
         earlier = self.base[1].training.get("styles", []) if self.base else []
-        return earlier + [{"name": s.name, "file": s.path.name, "sha256": s.sha256} for s in self.styles]
+        return earlier + [{"name": s.name, "file": s.path.name, "sha256": s.sha256,
+                           **({"style_scale": float(x)} if x != 1.0 else {})}
+                          for s, x in zip(self.styles, self.scale.tolist())]
