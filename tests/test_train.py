@@ -85,6 +85,29 @@ def test_resume_continues_exactly(photos, paintings, tmp_path):
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
 
 
+class StoppedByCtrlC(FeedForwardFamily):
+    """Ctrl-C arrives while the 4th step draws its batch."""
+
+    calls = 0
+
+    def conditioning(self, model, batch, generator, device):
+        self.calls += 1
+        if self.calls == 4:
+            raise KeyboardInterrupt
+        return super().conditioning(model, batch, generator, device)
+
+
+def test_ctrl_c_keeps_the_finished_steps_and_resume_goes_on(photos, paintings, tmp_path):
+    style = load_styles(paintings[:1], max_side=2 * SIZE)[0]
+    with pytest.raises(KeyboardInterrupt):
+        train(StoppedByCtrlC(style), settings(photos, tmp_path / "run", steps=6), torch.device("cpu"))
+    saved = read_checkpoint(tmp_path / "run" / "model.pt")["training_state"]  # checkpoint_every is 1000
+    assert saved["step"] == 3 and [h["step"] for h in saved["history"]] == [1, 2, 3] and saved["optimizer"]
+    resumed = train(FeedForwardFamily(style), settings(photos, tmp_path / "run", steps=6), torch.device("cpu"),
+                    resume=True)
+    assert read_checkpoint(resumed)["training_state"]["step"] == 6
+
+
 def test_adding_a_style_leaves_the_old_ones_unchanged(photos, paintings, tmp_path):
     styles = load_styles(paintings[:2], max_side=2 * SIZE)
     base_path = train(ConditionalFamily(styles), settings(photos, tmp_path / "base", steps=4), torch.device("cpu"))

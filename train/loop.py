@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -224,47 +225,54 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
     step = start
     quiet = None if ranks.main else io.StringIO()  # one progress line per job, not per rank
     with Progress(total=settings.steps - start, label=f"train {family.name}", unit="step", stream=quiet) as bar:
-        for content in loader:
-            began = time.perf_counter()
-            generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-            content = content.to(device, non_blocking=True).contiguous(memory_format=layout)
-            with amp:
-                # drawn for the whole batch, as one process would, then cut to this rank's rows
-                cond = family.conditioning(model, settings.batch_size, generator, device)
-                auxiliary = cond.auxiliary
-                cond = Conditioning(*(shard_rows(part, settings.batch_size, rows)
-                                      for part in (cond.cond, cond.style_targets, cond.style_scale)))
-                output = net(content, cond.cond).float()
-                total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets, cond.style_scale)
-                for name, value in auxiliary.items():
-                    total = total + value
-                    parts[name] = value.detach()
-                if settings.stability_weight:
-                    stable = settings.stability_weight * stability_loss(net, content, output, cond.cond, generator,
-                                                                        shard=(rows, settings.batch_size))
-                    total = total + stable
-                    parts["stability"] = stable.detach()
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(settings, step)
-            optimizer.step()
-            step += 1
-            values = {**mean_over_ranks({"total": total, **parts}, ranks),  # the global batch's losses
-                      "seconds": time.perf_counter() - began}  # this step's wall time, data loading excluded
-            if not np.isfinite(values["total"]):
-                raise RtstyleError(f"training diverged at step {step} (loss {values['total']}); lower --lr")
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value
-            summed += 1
-            if step % log_every == 0 or step == settings.steps:
-                history.append({"step": step, **{k: v / summed for k, v in sums.items()}})
-                sums.clear()
-                summed = 0  # a resumed run's first entry covers fewer than log_every steps
-            bar.update(1, loss=values["total"], content=values["content"], style=values["style"],
-                       **({"stability": values["stability"]} if "stability" in values else {}))
-            if ranks.main and (step % settings.checkpoint_every == 0 or step == settings.steps):
+        try:
+            for content in loader:
+                began = time.perf_counter()
+                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+                content = content.to(device, non_blocking=True).contiguous(memory_format=layout)
+                with amp:
+                    # drawn for the whole batch, as one process would, then cut to this rank's rows
+                    cond = family.conditioning(model, settings.batch_size, generator, device)
+                    auxiliary = cond.auxiliary
+                    cond = Conditioning(*(shard_rows(part, settings.batch_size, rows)
+                                          for part in (cond.cond, cond.style_targets, cond.style_scale)))
+                    output = net(content, cond.cond).float()
+                    total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets,
+                                           cond.style_scale)
+                    for name, value in auxiliary.items():
+                        total = total + value
+                        parts[name] = value.detach()
+                    if settings.stability_weight:
+                        stable = settings.stability_weight * stability_loss(net, content, output, cond.cond, generator,
+                                                                            shard=(rows, settings.batch_size))
+                        total = total + stable
+                        parts["stability"] = stable.detach()
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(settings, step)
+                optimizer.step()
+                step += 1
+                values = {**mean_over_ranks({"total": total, **parts}, ranks),  # the global batch's losses
+                          "seconds": time.perf_counter() - began}  # this step's wall time, data loading excluded
+                if not np.isfinite(values["total"]):
+                    raise RtstyleError(f"training diverged at step {step} (loss {values['total']}); lower --lr")
+                for key, value in values.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                summed += 1
+                if step % log_every == 0 or step == settings.steps:
+                    history.append({"step": step, **{k: v / summed for k, v in sums.items()}})
+                    sums.clear()
+                    summed = 0  # a resumed run's first entry covers fewer than log_every steps
+                bar.update(1, loss=values["total"], content=values["content"], style=values["style"],
+                           **({"stability": values["stability"]} if "stability" in values else {}))
+                if ranks.main and (step % settings.checkpoint_every == 0 or step == settings.steps):
+                    save(step)
+        except KeyboardInterrupt:  # Ctrl-C keeps every finished step: --resume continues from there
+            if ranks.main and step > start and step % settings.checkpoint_every:
                 save(step)
+                print(f"\nstopped at step {step}: saved {checkpoint}; --resume continues", file=sys.stderr, flush=True)
+            raise
     return checkpoint
 
 
