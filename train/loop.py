@@ -8,10 +8,13 @@ Outputs in the run folder: model.pt (the checkpoint), losses.png, samples.png.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -165,7 +168,7 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
         family.check_resume(meta)
         model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
     elif settings.init_from:
-        copied = warm_start(model, settings.variant, settings.init_from)
+        copied = warm_start(model, settings.variant, settings.init_from, getattr(family, "names", None))
         if ranks.main:
             print(f"started from {settings.init_from} ({copied} tensors)")
     cuda = device.type == "cuda"
@@ -224,7 +227,8 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
 
     step = start
     quiet = None if ranks.main else io.StringIO()  # one progress line per job, not per rank
-    with Progress(total=settings.steps - start, label=f"train {family.name}", unit="step", stream=quiet) as bar:
+    with sigterm_as_ctrl_c(), Progress(total=settings.steps - start, label=f"train {family.name}", unit="step",
+                                       stream=quiet) as bar:
         try:
             for content in loader:
                 began = time.perf_counter()
@@ -268,12 +272,30 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                            **({"stability": values["stability"]} if "stability" in values else {}))
                 if ranks.main and (step % settings.checkpoint_every == 0 or step == settings.steps):
                     save(step)
-        except KeyboardInterrupt:  # Ctrl-C keeps every finished step: --resume continues from there
+        except KeyboardInterrupt:  # Ctrl-C or `kill` keeps every finished step: --resume continues from there
             if ranks.main and step > start and step % settings.checkpoint_every:
                 save(step)
                 print(f"\nstopped at step {step}: saved {checkpoint}; --resume continues", file=sys.stderr, flush=True)
             raise
     return checkpoint
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """`kill PID` (SIGTERM) stops a training as Ctrl-C does, keeping its finished steps: a shell starts background
+    jobs (`nohup … &`) with Ctrl-C's SIGINT ignored, so `kill` is how such a run is stopped."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _sample_contents(folder: str, size: int, device: torch.device, exclude: tuple[str, ...]) -> torch.Tensor:

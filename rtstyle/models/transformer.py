@@ -24,7 +24,8 @@ class Variant:
     """Shape of a transform network.
 
     widths: channels per resolution level. Level 0 is at 1/stem_stride of the input; each further level halves the
-    resolution with a stride-2 convolution; the residual blocks run at the last level.
+    resolution with a stride-2 convolution; the residual blocks run at the last level (the antialiased body: at 1/4,
+    and `coarse_blocks` more at 1/8 when it has a fourth width).
     stem_stride: 1 (a stem_kernel×stem_kernel convolution at full resolution) or 4 (a 4×4 stride-4 convolution).
     output_shuffle: 1 (an output_kernel convolution to RGB) or 4 (a convolution to 3·16 channels, then pixel shuffle).
     """
@@ -33,6 +34,7 @@ class Variant:
     summary: str
     widths: tuple[int, ...]
     residual_blocks: int
+    coarse_blocks: int = 0  # antialiased body with a fourth width: residual blocks at 1/8 resolution
     stem_kernel: int = 9
     stem_stride: int = 1
     output_kernel: int = 9
