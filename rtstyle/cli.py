@@ -201,8 +201,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--exclude", nargs="+", default=[], metavar="NAME", help="photo file names to leave out "
                                                                                "(held out for evaluation)")
         q.add_argument("--out", metavar="DIR", help="run folder (default runs/FAMILY-VARIANT-STYLE)")
-        q.add_argument("--variant", default="tiny",
-                       help="network variant: fast (CPU real time, no stride grid), tiny or base (default tiny)")
+        q.add_argument("--variant", default="fast",
+                       help="network variant: fast (CPU real time, no stride grid; the default), fast2 (fast with a "
+                            "1/8 level), tiny (smaller, with a 4-pixel grid) or base (GPUs, files); `rtstyle variants`")
         q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
         q.add_argument("--size", type=int, default=256, help="content crop side in pixels (default 256)")
         q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")

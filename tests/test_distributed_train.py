@@ -31,8 +31,8 @@ def test_shards_cover_the_stream_once_in_order():
 
 def _train(shared: Path, out: Path, steps: int, processes: int = 1, resume: bool = False):
     args = ["train", "cin", "--styles", shared / "styles" / "starry_night.jpg", shared / "styles" / "the_scream.jpg",
-            "--content", shared / "photos", "--size", "64", "--steps", str(steps), "--batch-size", "4",
-            "--lr", "1e-4", "--precision", "fp32", "--checkpoint-every", "5", "--out", out,
+            "--content", shared / "photos", "--variant", "tiny", "--size", "64", "--steps", str(steps),
+            "--batch-size", "4", "--lr", "1e-4", "--precision", "fp32", "--checkpoint-every", "5", "--out", out,
             *(["--resume"] if resume else [])]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as torchrun gives each of its processes
     if processes == 1:

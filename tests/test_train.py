@@ -1,13 +1,13 @@
 """Training: every family learns on real photos and paintings; checkpoints, resume and adding a style are exact."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import assert_one_line_error, make_checkpoint, rtstyle
 from rtstyle_train.arbitrary import ArbitraryFamily
 from rtstyle_train.cin import ConditionalFamily
@@ -89,8 +89,7 @@ def test_resume_continues_exactly(photos, paintings, tmp_path):
 
 
 class Stopped(FeedForwardFamily):
-    """Ctrl-C (KeyboardInterrupt) or a real `kill` (SIGTERM to this process) arrives while the 4th step draws its
-    batch."""
+    """Ctrl-C (KeyboardInterrupt) or `kill` (SIGTERM's handler) arrives while the 4th step draws its batch."""
 
     def __init__(self, style, how: str):
         super().__init__(style)
@@ -101,7 +100,9 @@ class Stopped(FeedForwardFamily):
         if self.calls == 4:
             if self.how == "ctrl-c":
                 raise KeyboardInterrupt
-            os.kill(os.getpid(), signal.SIGTERM)
+            # what Python runs when `kill` arrives (the real signal is not sent: in a pytest process that earlier
+            # tests filled with FFmpeg, OpenVINO and ONNX Runtime threads, its delivery crashes the interpreter)
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
         return super().conditioning(model, batch, generator, device)
 
 
@@ -181,8 +182,8 @@ def test_fast2_grows_from_a_fast_model_with_each_paintings_own_norms(tmp_path):
 
 
 def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings, tmp_path):
-    """--distill-from: the predicted norms start at the CIN rows' mean, the distillation term falls as the predictor
-    learns the CIN model's rows for its paintings, and a model of another family is refused."""
+    """--distill-from: the predicted norms start at the CIN rows' mean and stay near the CIN model's rows for its
+    paintings (far nearer than the same training without it), and a model of another family is refused."""
     styles = load_styles(paintings, max_side=2 * SIZE)
     teacher = train(ConditionalFamily(styles), settings(photos, tmp_path / "cin", steps=20), torch.device("cpu"))
     cin, _, _ = load_checkpoint(teacher)
@@ -192,9 +193,20 @@ def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings,
     for name, module in family._predicted_norms(model).items():
         assert torch.allclose(module.to_gamma(torch.randn(1, 100))[0], cin_norms[name].weight.mean(0))
     checkpoint = train(family, settings(photos, tmp_path / "arbitrary", steps=40), torch.device("cpu"))
-    early, late = early_late(checkpoint, key="distill")
-    assert late < 0.5 * early, (early, late)
     assert load_checkpoint(checkpoint)[1].training["distilled_from"] == "model.pt"
+    undistilled = train(ArbitraryFamily(styles, crop_size=SIZE), settings(photos, tmp_path / "plain", steps=40),
+                        torch.device("cpu"))
+
+    def gap_to_teacher(path) -> float:  # the distillation term on the three whole paintings, none recoloured
+        trained = load_checkpoint(path)[0]
+        paintings = torch.cat([F.interpolate(image, size=(SIZE, SIZE), mode="bilinear", antialias=True)
+                               for image in family.images])
+        with torch.no_grad():
+            return float(family.distillation(trained, trained.predictor(paintings), torch.arange(3),
+                                             torch.zeros(3, dtype=torch.bool)))
+
+    # the style loss alone moves the predicted norms far from the CIN rows; distillation keeps them near
+    assert gap_to_teacher(checkpoint) < 0.1 * gap_to_teacher(undistilled)
     with pytest.raises(RtstyleError, match="needs a cin model"):
         ArbitraryFamily(styles, crop_size=SIZE, distill_from=str(checkpoint))
     frozen = ArbitraryFamily(styles, crop_size=SIZE, distill_from=str(teacher), freeze_stylizer=True)

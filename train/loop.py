@@ -65,7 +65,7 @@ class TrainSettings:
     content: str  # folder of photos
     out: str  # run folder
     exclude: tuple[str, ...] = ()  # photo file names kept out of training (held out for evaluation)
-    variant: str = "tiny"
+    variant: str = "fast"
     size: int = 256  # content crop side
     style_size: int | None = None  # long side of the paintings (default 2 × size)
     batch_size: int = 4

@@ -86,7 +86,7 @@ def get_variant(name: str) -> Variant:
 
 
 def create_model(family: str, variant: str = "base", *, num_styles: int = 1, style_dim: int = 100) -> nn.Module:
-    """An untrained model of `family` ("feedforward", "cin", "arbitrary") and `variant` ("tiny", "fast", "base")."""
+    """An untrained model of `family` ("feedforward", "cin", "arbitrary") and `variant` (a name in VARIANTS)."""
     spec = get_variant(variant)
     if family == "feedforward":
         return build_body(spec, InstanceNorm)
