@@ -312,6 +312,9 @@ def _add_learn(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
     p.add_argument("--style-weight", type=float, help="style loss weight (default: the model's own)")
+    p.add_argument("--style-scale", type=float, metavar="X",
+                   help="multiply the painting's style loss (default: the mean of the scales the model's own "
+                        "paintings were trained with, 1.13 for cin-fast)")
     p.add_argument("--guess-from", metavar="ARBITRARY.pt",
                    help="start from this arbitrary-style model's prediction for the painting (default: "
                         "arbitrary-VARIANT.pt beside MODEL or in checkpoints/ when it was distilled from MODEL)")

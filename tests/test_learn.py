@@ -80,12 +80,32 @@ def test_learn_refuses_bad_input_in_one_line(tmp_path, painting, learned):
                           "exists", "--overwrite")
     assert_one_line_error(rtstyle("learn", painting, "--model", learned / "base.pt", "--name", "ember"),
                           "already has a style")
+    assert_one_line_error(rtstyle("learn", painting, "--model", learned / "base.pt", "--style-scale", "0"),
+                          "--style-scale")
     make_checkpoint(tmp_path / "arbitrary.pt", "arbitrary", "tiny")
     assert_one_line_error(rtstyle("learn", painting, "--model", tmp_path / "arbitrary.pt"), "cin model")
     out_of_time = rtstyle("learn", painting, "--model", learned / "base.pt", "--minutes", "0.0001", "--size", "64",
                           "-o", tmp_path / "late.onnx")
     assert_one_line_error(out_of_time, "no step finished within --minutes")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arbitrary.pt"]  # nothing half-written left
+
+
+def test_new_painting_is_learned_as_strongly_as_the_models_own_paintings(tmp_path, painting):
+    """Its style-loss scale defaults to the mean of the scales the model's paintings were trained with (1 where none
+    was recorded), and is recorded beside the painting like theirs."""
+    from rtstyle_train.data import load_styles
+    from rtstyle_train.learn import LearnFamily, usual_style_scale
+
+    base, meta = make_checkpoint(tmp_path / "cin.pt", "cin", "tiny")
+    assert usual_style_scale(meta) == 1.0
+    meta.training["styles"] = [{"name": STYLE_NAMES[0], "style_scale": 1.5}, {"name": STYLE_NAMES[1]},
+                               {"name": STYLE_NAMES[2], "style_scale": 0.6}]
+    assert usual_style_scale(meta) == pytest.approx((1.5 + 1.0 + 0.6) / 3)
+    style = load_styles([painting], 64)[0]
+    family = LearnFamily(style, (base, meta), style_scale=usual_style_scale(meta))
+    assert family.style_records()[-1] == {"name": style.name, "file": painting.name, "sha256": style.sha256,
+                                          "style_scale": pytest.approx(3.1 / 3)}
+    assert family.style_records()[:3] == meta.training["styles"]
 
 
 def test_guess_from_starts_the_new_style_at_the_prediction(tmp_path, painting):

@@ -92,8 +92,8 @@ class LearnFamily(ConditionalFamily):
     (checked before each step: on a busy machine learning stops early rather than late)."""
 
     def __init__(self, style: Style, base: tuple[nn.Module, ModelMeta], guess: dict | None = None,
-                 deadline: float = float("inf")):
-        super().__init__([style], base=base)
+                 deadline: float = float("inf"), style_scale: float = 1.0):
+        super().__init__([style], {style.name: style_scale}, base=base)
         self.guess, self.deadline = guess, deadline
 
     def conditioning(self, model, batch, generator, device):
@@ -114,6 +114,13 @@ class LearnFamily(ConditionalFamily):
                     norms[name].weight[len(self.old_names):] = gamma
                     norms[name].bias[len(self.old_names):] = beta
         return model
+
+
+def usual_style_scale(meta: ModelMeta) -> float:
+    """The mean of the style-loss scales the model's own paintings were trained with (1 where none was given): a new
+    painting is learned as strongly as the model's paintings were, on average."""
+    records = meta.training.get("styles") or [{}]
+    return sum(float(r.get("style_scale", 1.0)) for r in records) / len(records)
 
 
 def check_old_styles_kept(base: nn.Module, checkpoint: Path) -> None:
@@ -162,6 +169,8 @@ def learn_command(args: argparse.Namespace) -> None:
         raise RtstyleError("--size must be at least 32 pixels")
     if args.minutes <= 0:
         raise RtstyleError("--minutes must be more than 0")
+    if args.style_scale is not None and args.style_scale <= 0:
+        raise RtstyleError("--style-scale must be more than 0")
     read_image(args.painting)  # a missing or broken painting fails before anything slow
     base_path = find_checkpoint(args.model)
     base_model, base_meta, _ = load_checkpoint(base_path)
@@ -192,7 +201,9 @@ def learn_command(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     budget = 60 * args.minutes
     # the export (15 s measured for cin-fast on a busy 2-core machine) comes after the deadline
-    family = LearnFamily(style, (base_model, base_meta), guess, deadline=start + budget - min(60.0, budget / 10))
+    scale = usual_style_scale(base_meta) if args.style_scale is None else args.style_scale
+    family = LearnFamily(style, (base_model, base_meta), guess, deadline=start + budget - min(60.0, budget / 10),
+                         style_scale=scale)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.stem}.learn-") as scratch:
         content, exclude = content_folder(args.content, Path(scratch))
         settings = TrainSettings(content=str(content), out=str(Path(scratch) / "run"), exclude=exclude,
@@ -203,7 +214,8 @@ def learn_command(args: argparse.Namespace) -> None:
                                  vgg_weights=args.vgg_weights,
                                  precision=args.precision, loss=loss)
         print(f"learning {name!r} ({args.painting}) into {base_path.name} ({base_meta.variant}, "
-              f"{len(base_meta.style_names)} styles): {args.steps} steps at {size} px, only its norm rows train, "
+              f"{len(base_meta.style_names)} styles): {args.steps} steps at {size} px, style scale {scale:.3g}, "
+              f"only its norm rows train, "
               f"from {f'the prediction of {guesser}' if guesser else 'the old styles’ mean'}", flush=True)
         checkpoint = Path(settings.out) / "model.pt"
         try:
