@@ -10,7 +10,8 @@ in bf16 and the copy with int8 convolutions (the rest in bf16) on 640×480 float
 the same machine. Quality: the held-out photos × every style through both, scored with the VGG-16 training loss in
 fp32 — the issue's rule is to keep int8 only if its style and content losses change by ≤ 5 %, ours also that it
 is ≥ 10 % faster — and a picture per
-model (a bf16 output, the int8 output, their difference ×8) to look for banding. Writes int8-cpu.json/.md/.png.
+model (a bf16 output, the int8 output, their difference ×8) to look for banding.
+Writes int8-cpu.json/.md/.png (--name: another stem).
 """
 from __future__ import annotations
 
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="long side of the scored photos (default 256)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--name", default="int8-cpu", help="results file stem (default int8-cpu)")
     args = parser.parse_args()
     from rtstyle.cpu import has_bf16
 
@@ -134,15 +136,15 @@ def main() -> None:
     width = max(p.shape[1] for p in pictures)
     sheet = np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0))) for p in pictures], axis=0)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write_image(RESULTS / "int8-cpu.png", sheet)
+    write_image(RESULTS / f"{args.name}.png", sheet)
     table = ("OpenVINO, 640×480 float tensors, batch 1; losses: held-out photos × every style, fp32 VGG-16; "
-             "int8-cpu.png: per model a bf16 output, the int8 output, their difference ×8\n\n"
+             f"{args.name}.png: per model a bf16 output, the int8 output, their difference ×8\n\n"
              + markdown_table(rows, [("model", "model"), ("bf16_fps", "bf16 fps"), ("int8_fps", "int8 fps"),
                                      ("speedup", "int8 / bf16"), ("content_change", "content loss change %"),
                                      ("style_change", "style loss change %"),
                                      ("max_pixel_difference", "max pixel diff"),
                                      ("mean_pixel_difference", "mean pixel diff"), ("keep", "keep int8?")]))
-    finish("int8-cpu", started, table, also=f" and {RESULTS / 'int8-cpu.png'}", rows=rows)
+    finish(args.name, started, table, also=f" and {RESULTS / args.name}.png", rows=rows)
 
 
 if __name__ == "__main__":

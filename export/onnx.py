@@ -108,13 +108,14 @@ def export_int8(part: Component, meta: ModelMeta, path: Path, cases, calibration
     """The fp32 graph exported and checked, then quantized into `path` and checked by its mean error."""
     import tempfile
 
-    from .int8 import calibration_frames, quantize
+    from .int8 import calibration_frames, mean_error_against, quantize_within_tolerance
 
     with tempfile.TemporaryDirectory() as scratch:
         fp32 = Path(scratch) / "fp32.onnx"
         export_component(part, replace(meta, precision="fp32"), fp32)
         check_export(fp32, part, "fp32", cases)
-        quantize(fp32, path, meta, calibration_frames(calibration))
+        feeds = [{key: value.numpy() for key, value in zip(part.inputs, inputs)} for _, inputs in cases]
+        quantize_within_tolerance(fp32, path, meta, calibration_frames(calibration), mean_error_against(fp32, feeds))
     return check_export(path, part, "int8", cases)
 
 

@@ -271,3 +271,30 @@ def test_int8_calibrates_on_the_shared_photos_or_else_the_bundled_one(tmp_path, 
     assert len(frames) == 6 and not np.array_equal(frames[0], frames[1])
     with pytest.raises(RtstyleError, match="no photos to calibrate on"):
         calibration_frames(tmp_path)
+
+
+def test_int8_keeps_in_fp32_the_convolutions_int8_cannot_hold(tmp_path, monkeypatch):
+    """When the all-int8 file misses the tolerance, the export measures each convolution quantized alone and keeps
+    the worst in fp32 until it passes: here the tolerance is set just under the all-int8 file's own error."""
+    import rtstyle_export.int8 as int8
+    from rtstyle_export.onnx import export_onnx
+
+    checkpoint = tmp_path / "cin.pt"
+    make_checkpoint(checkpoint, "cin")
+    fp32 = export_onnx(checkpoint, tmp_path / "cin.onnx", log=lambda _: None)[0].path
+    proto = onnx.load(str(fp32))
+    meta = ModelMeta.from_json({p.key: p.value for p in proto.metadata_props}["rtstyle"])
+    frames = [resize(read_image(int8.SAMPLE_IMAGE), *int8.CALIBRATION_SIZE)]
+    feeds = [{"image": frames_to_batch(frames), "style": np.eye(meta.style_dim, dtype=np.float32)[:1]}]
+    mean_error = int8.mean_error_against(fp32, feeds)
+    all_int8 = tmp_path / "all.int8.onnx"
+    int8.quantize(fp32, all_int8, meta, frames)
+    full = mean_error(all_int8)
+    monkeypatch.setattr(int8, "INT8_MEAN_TOLERANCE", full * 0.9)
+    target = tmp_path / "cin.int8.onnx"
+    error, kept = int8.quantize_within_tolerance(fp32, target, meta, frames, mean_error, log=lambda _: None)
+    assert kept and error < full * 0.9 and error == pytest.approx(mean_error(target))
+    graph = onnx.load(str(target)).graph
+    dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    weights = {node.name: node.input[1] for node in graph.node if node.op_type == "Conv"}
+    assert {name for name, weight in weights.items() if weight not in dequantized} == set(kept)
