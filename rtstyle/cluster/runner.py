@@ -89,7 +89,9 @@ class ProgressBoard:
 
 def _transcode_task(board, key: str, job: Job, bundle: ModelBundle, options: Options,
                     segment: Segment | None) -> Result:
-    board.start.remote(key, os.getpid())
+    # waited for: a short segment can end before a fire-and-forget start is recorded, and the last snapshot would
+    # then miss its worker and attempt count
+    _ray().get(board.start.remote(key, os.getpid()))
     return transcode(job, bundle, options, lambda frames: board.report.remote(key, frames), segment)
 
 
