@@ -239,6 +239,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                                                     "norm parameters train")
     q.add_argument("--style-scale", action="append", default=[], metavar="NAME=X",
                    help="multiply one painting's style loss (repeatable)")
+    q.add_argument("--content-scale", action="append", default=[], metavar="NAME=X",
+                   help="multiply one painting's content loss (repeatable): above 1 keeps more of the photo")
     common(q)
     q = families.add_parser("arbitrary", help="any painting, through a style-prediction network (Ghiasi et al.)")
     q.add_argument("--styles", nargs="+", required=True, metavar="IMAGE_OR_DIR", help="the training paintings")

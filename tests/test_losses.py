@@ -63,3 +63,19 @@ def test_style_targets_batch_per_sample(vgg):
     _, swapped = loss(out, loss.content_targets(out), targets)
     _, matched = loss(styles, loss.content_targets(styles), targets)
     assert matched["style"] < 1e-6 * swapped["style"]
+
+
+def test_per_sample_scales_weigh_each_samples_loss(vgg):
+    """style_scale and content_scale (B,) weigh each sample's own term: scaling one sample by 0 leaves the batch
+    mean of the other, and all-ones changes nothing."""
+    loss = PerceptualLoss(vgg)
+    photos, outputs = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    targets = loss.style_targets(torch.rand(2, 3, 32, 32))
+    content = loss.content_targets(photos)
+    _, plain = loss(outputs, content, targets)
+    _, ones = loss(outputs, content, targets, torch.ones(2), torch.ones(2))
+    assert torch.isclose(plain["content"], ones["content"]) and torch.isclose(plain["style"], ones["style"])
+    _, first = loss(outputs[:1], {k: v[:1] for k, v in content.items()}, {k: v[:1] for k, v in targets.items()})
+    _, only_first = loss(outputs, content, targets, torch.tensor([2.0, 0.0]), torch.tensor([2.0, 0.0]))
+    assert torch.isclose(only_first["content"], first["content"], rtol=1e-4)  # 2 × its loss / 2 samples
+    assert torch.isclose(only_first["style"], first["style"], rtol=1e-4)

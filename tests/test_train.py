@@ -248,18 +248,24 @@ def test_bad_inputs_give_one_line_errors(tmp_path, photos, paintings):
                                   "--content", photos), "not an rtstyle checkpoint")
 
 
-def test_style_scale_is_checked_and_recorded(tmp_path, photos, paintings):
-    """--style-scale NAME=X: a name not among the paintings is a one-line error; a scaled painting's multiplier is
-    in the model's metadata beside its file and hash (the shipped cin-fast was fine-tuned with them)."""
+def test_style_and_content_scales_are_checked_and_recorded(tmp_path, photos, paintings):
+    """--style-scale / --content-scale NAME=X: a name not among the paintings, or a multiplier not above 0, is a
+    one-line error; a scaled painting's multipliers are in the model's metadata beside its file and hash (the shipped
+    models were fine-tuned with them)."""
     base = ["train", "cin", "--styles", *paintings, "--content", photos, "--size", SIZE, "--steps", 1,
             "--batch-size", 1]
     assert_one_line_error(rtstyle(*base, "--out", tmp_path / "bad", "--style-scale", "udnie=2"),
                           "--style-scale", "udnie")
-    ok = rtstyle(*base, "--out", tmp_path / "run", "--style-scale", "great_wave=1.5")
+    assert_one_line_error(rtstyle(*base, "--out", tmp_path / "bad", "--content-scale", "udnie=2"),
+                          "--content-scale", "udnie")
+    assert_one_line_error(rtstyle(*base, "--out", tmp_path / "bad", "--content-scale", "great_wave=0"),
+                          "--content-scale", "above 0")
+    ok = rtstyle(*base, "--out", tmp_path / "run", "--style-scale", "great_wave=1.5",
+                 "--content-scale", "great_wave=1.2")
     assert ok.returncode == 0, ok.stderr
     records = {r["name"]: r for r in checkpoint_meta(tmp_path / "run" / "model.pt").training["styles"]}
-    assert records["great_wave"]["style_scale"] == 1.5
-    assert "style_scale" not in records["starry_night"]
+    assert records["great_wave"]["style_scale"] == 1.5 and records["great_wave"]["content_scale"] == 1.2
+    assert "style_scale" not in records["starry_night"] and "content_scale" not in records["starry_night"]
 
 
 def test_annealed_learning_rate_follows_the_step():

@@ -20,10 +20,11 @@ class ConditionalFamily(Family):
     name = "cin"
 
     def __init__(self, styles: list[Style], style_scale: dict[str, float] | None = None,
-                 base: tuple[nn.Module, ModelMeta] | None = None):
-        """styles: the paintings to learn. style_scale: {name: multiplier} on a painting's style loss (paintings
-        differ in how strongly their Gram loss pulls). base: a trained cin model and its meta, to which `styles`
-        are added; only the new norm parameters then train."""
+                 base: tuple[nn.Module, ModelMeta] | None = None, content_scale: dict[str, float] | None = None):
+        """styles: the paintings to learn. style_scale / content_scale: {name: multiplier} on a painting's style /
+        content loss (paintings differ in how strongly their Gram loss pulls; raising both for one painting lowers
+        the smoothing terms' hold on it). base: a trained cin model and its meta, to which `styles` are added; only
+        the new norm parameters then train."""
         self.styles = styles
         self.base = base
         self.old_names = list(base[1].style_names) if base else []
@@ -31,11 +32,15 @@ class ConditionalFamily(Family):
         clash = set(self.old_names) & {s.name for s in styles}
         if clash:
             raise RtstyleError(f"the model already has a style named {sorted(clash)[0]!r}")
-        unknown = set(style_scale or {}) - {s.name for s in styles}
-        if unknown:
-            raise RtstyleError(f"--style-scale names {sorted(unknown)[0]!r}, which is not among the styles trained")
-        self.scale = torch.tensor([(style_scale or {}).get(s.name, 1.0) for s in styles])
+        self.scale = self._per_style(style_scale, "--style-scale")
+        self.content_scale = self._per_style(content_scale, "--content-scale")
         self.targets: dict[str, torch.Tensor] = {}
+
+    def _per_style(self, multipliers: dict[str, float] | None, option: str) -> torch.Tensor:
+        unknown = set(multipliers or {}) - {s.name for s in self.styles}
+        if unknown:
+            raise RtstyleError(f"{option} names {sorted(unknown)[0]!r}, which is not among the styles trained")
+        return torch.tensor([(multipliers or {}).get(s.name, 1.0) for s in self.styles])
 
     @property
     def adding(self) -> bool:
@@ -85,12 +90,14 @@ class ConditionalFamily(Family):
         per_style = [loss_fn.style_targets(s.image.to(device)) for s in self.styles]
         self.targets = {layer: torch.cat([t[layer] for t in per_style]) for layer in per_style[0]}  # (S,C,C)
         self.scale = self.scale.to(device)
+        self.content_scale = self.content_scale.to(device)
 
     def conditioning(self, model, batch, generator, device) -> Conditioning:
         pick = torch.randint(len(self.styles), (batch,), generator=generator).to(device)
         slot = pick + len(self.old_names)
         cond = torch.nn.functional.one_hot(slot, len(self.names)).float()
-        return Conditioning(cond, {layer: t[pick] for layer, t in self.targets.items()}, self.scale[pick])
+        return Conditioning(cond, {layer: t[pick] for layer, t in self.targets.items()}, self.scale[pick],
+                            self.content_scale[pick])
 
     def sample_columns(self, model, device):
         eye = torch.eye(len(self.names), device=device)
@@ -106,5 +113,6 @@ class ConditionalFamily(Family):
     def style_records(self) -> list[dict]:
         earlier = self.base[1].training.get("styles", []) if self.base else []
         return earlier + [{"name": s.name, "file": s.path.name, "sha256": s.sha256,
-                           **({"style_scale": float(x)} if x != 1.0 else {})}
-                          for s, x in zip(self.styles, self.scale.tolist())]
+                           **({"style_scale": round(x, 6)} if x != 1.0 else {}),  # as given, not float32's 1.2999999523
+                           **({"content_scale": round(c, 6)} if c != 1.0 else {})}
+                          for s, x, c in zip(self.styles, self.scale.tolist(), self.content_scale.tolist())]

@@ -115,7 +115,8 @@ def train_command(args: argparse.Namespace) -> None:
             raise RtstyleError("feedforward trains one painting: give one image to --style (use cin for several)")
         family = FeedForwardFamily(styles[0])
     elif args.family == "cin":
-        scales = dict(_parse_scale(item) for item in args.style_scale)
+        scales = dict(_parse_scale(item, "--style-scale") for item in args.style_scale)
+        content_scales = dict(_parse_scale(item, "--content-scale") for item in args.content_scale)
         if args.base:
             if args.init_from:
                 raise RtstyleError("--from keeps the model's own layers; it cannot be combined with --init-from")
@@ -125,11 +126,12 @@ def train_command(args: argparse.Namespace) -> None:
 
             base_model, base_meta, _ = load_checkpoint(args.base)
             variant = base_meta.variant
-            family = ConditionalFamily(load_styles(args.add_style, style_size), scales, base=(base_model, base_meta))
+            family = ConditionalFamily(load_styles(args.add_style, style_size), scales, base=(base_model, base_meta),
+                                       content_scale=content_scales)
         else:
             if not args.styles or args.add_style:
                 raise RtstyleError("give the paintings with --styles (--add-style needs --from MODEL)")
-            family = ConditionalFamily(load_styles(args.styles, style_size), scales)
+            family = ConditionalFamily(load_styles(args.styles, style_size), scales, content_scale=content_scales)
     else:
         family = ArbitraryFamily(load_styles(args.styles, style_size), crop_size=args.size, style_dim=args.style_dim,
                                  vgg_weights=args.vgg_weights, distill_from=args.distill_from,
@@ -153,9 +155,12 @@ def train_command(args: argparse.Namespace) -> None:
         print(f"wrote {checkpoint} (+ losses.png, samples.png) in {time.perf_counter() - start:.0f} s on {device}")
 
 
-def _parse_scale(item: str) -> tuple[str, float]:
+def _parse_scale(item: str, option: str) -> tuple[str, float]:
     name, _, value = item.partition("=")
     try:
-        return name, float(value)
+        number = float(value)
     except ValueError:
-        raise RtstyleError(f"--style-scale wants NAME=NUMBER, not {item!r}") from None
+        raise RtstyleError(f"{option} wants NAME=NUMBER, not {item!r}") from None
+    if not number > 0:
+        raise RtstyleError(f"{option} wants a number above 0, not {item!r}")
+    return name, number

@@ -100,6 +100,7 @@ class Conditioning:
     cond: torch.Tensor | None  # what the model's norms take
     style_targets: dict[str, torch.Tensor]  # {layer: (B or 1, C, C)}
     style_scale: torch.Tensor | None = None  # (B,) per-sample style-loss weight
+    content_scale: torch.Tensor | None = None  # (B,) per-sample content-loss weight
     auxiliary: dict[str, torch.Tensor] = field(default_factory=dict)  # further loss terms, added to the total
 
 
@@ -238,11 +239,11 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                     # drawn for the whole batch, as one process would, then cut to this rank's rows
                     cond = family.conditioning(model, settings.batch_size, generator, device)
                     auxiliary = cond.auxiliary
-                    cond = Conditioning(*(shard_rows(part, settings.batch_size, rows)
-                                          for part in (cond.cond, cond.style_targets, cond.style_scale)))
+                    cond = Conditioning(*(shard_rows(part, settings.batch_size, rows) for part in
+                                          (cond.cond, cond.style_targets, cond.style_scale, cond.content_scale)))
                     output = net(content, cond.cond).float()
                     total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets,
-                                           cond.style_scale)
+                                           cond.style_scale, cond.content_scale)
                     for name, value in auxiliary.items():
                         total = total + value
                         parts[name] = value.detach()

@@ -89,14 +89,19 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, output: torch.Tensor, content_targets: dict[str, torch.Tensor],
                 style_targets: dict[str, torch.Tensor], style_scale: torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                content_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """output (B,3,H,W); content targets {layer: (B,C,H,W)}; style targets {layer: (B or 1,C,C)};
-        style_scale (B,) multiplies each sample's style loss (per-style weights of a multi-style model)."""
+        style_scale and content_scale (B,) multiply each sample's style and content loss (per-style weights of a
+        multi-style model)."""
         cfg = self.config
         feats = self.features(output)
         parts: dict[str, torch.Tensor] = {}
-        content = sum(w * (feats[name].float() - content_targets[name].float()).square().mean()
-                      for name, w in cfg.content_layers.items())
+        content = 0.0
+        for name, w in cfg.content_layers.items():
+            per_sample = (feats[name].float() - content_targets[name].float()).square().flatten(1).mean(1)
+            if content_scale is not None:
+                per_sample = per_sample * content_scale
+            content = content + w * per_sample.mean()
         parts["content"] = cfg.content_weight * content
         style = 0.0
         for name, w in cfg.style_layers.items():
