@@ -207,6 +207,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
         q.add_argument("--size", type=int, default=256, help="content crop side in pixels (default 256)")
         q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")
+        q.add_argument("--max-zoom", type=float, default=2.0, metavar="Z",
+                       help="each crop covers between 1/Z and all of a photo's shorter side (default 2); 1 shows "
+                            "whole photos, at the scale of --size-pixel frames")
         q.add_argument("--batch-size", type=int, default=4)
         q.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
         q.add_argument("--anneal-from", type=int, metavar="STEP",

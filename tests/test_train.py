@@ -266,6 +266,27 @@ def test_style_and_content_scales_are_checked_and_recorded(tmp_path, photos, pai
     records = {r["name"]: r for r in checkpoint_meta(tmp_path / "run" / "model.pt").training["styles"]}
     assert records["great_wave"]["style_scale"] == 1.5 and records["great_wave"]["content_scale"] == 1.2
     assert "style_scale" not in records["starry_night"] and "content_scale" not in records["starry_night"]
+    assert checkpoint_meta(tmp_path / "run" / "model.pt").training["max_zoom"] == 2.0
+    assert_one_line_error(rtstyle(*base, "--out", tmp_path / "bad", "--max-zoom", "0.5"), "--max-zoom")
+
+
+def test_max_zoom_sets_how_much_of_a_photo_a_crop_covers(tmp_path, shared):
+    """--max-zoom 1: every crop is a whole square photo (or its mirror image), i.e. photos at the scale of --size-pixel
+    frames; the default 2 zooms in up to 2×, so crops differ from the whole photo."""
+    from rtstyle_train.data import ContentCrops, centre_crop
+
+    from rtstyle.images import read_image, write_image
+
+    frame = read_image(shared / "photos" / "054_chelsea.jpg")
+    side = min(frame.shape[:2])
+    write_image(tmp_path / "square.png", frame[:side, :side])
+    whole = torch.from_numpy(centre_crop(read_image(tmp_path / "square.png"), 64))
+    def gap(crop):
+        return min((crop - whole).abs().mean(), (crop - whole.flip(-1)).abs().mean())
+    whole_photo = ContentCrops(tmp_path, 64, seed=3, max_zoom=1.0)
+    assert max(gap(whole_photo[k]) for k in range(8)) < 1e-6
+    zoomed = ContentCrops(tmp_path, 64, seed=3)
+    assert min(gap(zoomed[k]) for k in range(8)) > 0.01
 
 
 def test_annealed_learning_rate_follows_the_step():

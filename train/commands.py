@@ -106,6 +106,8 @@ def train_command(args: argparse.Namespace) -> None:
             raise RtstyleError(f"--{option.replace('_', '-')} must be at least 1")
     if args.size < 32:
         raise RtstyleError("--size must be at least 32 pixels")
+    if not 1.0 <= args.max_zoom <= 8.0:
+        raise RtstyleError(f"--max-zoom must be between 1 and 8, not {args.max_zoom:g}")
     style_size = args.style_size or 2 * args.size
     device = pick_device(args.device)
     variant = args.variant
@@ -141,7 +143,7 @@ def train_command(args: argparse.Namespace) -> None:
                                     if v is not None})
     out = args.out or f"runs/{args.family}-{variant}-{family.style_records()[-1]['name']}"
     settings = TrainSettings(content=args.content, out=out, exclude=tuple(args.exclude), variant=variant,
-                             size=args.size, style_size=style_size,
+                             size=args.size, style_size=style_size, max_zoom=args.max_zoom,
                              batch_size=args.batch_size, steps=args.steps, lr=args.lr, anneal_from=args.anneal_from,
                              seed=args.seed,
                              checkpoint_every=args.checkpoint_every, workers=args.workers,
