@@ -15,8 +15,9 @@ from rtstyle.errors import RtstyleError
 from rtstyle.models.checkpoint import read_checkpoint
 
 # A learning rate small enough that Adam's sign-like first steps do not blow rounding differences (one process sums a
-# batch of 4 where two sum 2 + 2) past the tolerance; a rank training on its own gradients misses it by 100× (1e-2).
-TOLERANCE = 1e-4
+# batch of 4 where two sum 2 + 2) past the tolerance; a rank training on its own gradients misses it by 1e-2. In fp32
+# the two runs differed by under 1e-4 on the AVX-512 CPUs this was written on, by 1.2e-4 (step 7) on an AVX2-only EPYC.
+TOLERANCE = 1e-3
 
 
 def test_shards_cover_the_stream_once_in_order():
