@@ -240,6 +240,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--from", dest="base", metavar="MODEL", help="a trained cin checkpoint to extend")
     q.add_argument("--add-style", nargs="+", metavar="IMAGE", help="with --from: paintings to add; only their "
                                                                     "norm parameters train")
+    q.add_argument("--refine-style", nargs="+", metavar="IMAGE",
+                   help="with --from: paintings the model already has (matched by file name), trained further on "
+                        "their own: only their norm parameters change, the other styles stay bit-identical")
     q.add_argument("--style-scale", action="append", default=[], metavar="NAME=X",
                    help="multiply one painting's style loss (repeatable)")
     q.add_argument("--content-scale", action="append", default=[], metavar="NAME=X",

@@ -140,6 +140,28 @@ def test_adding_a_style_leaves_the_old_ones_unchanged(photos, paintings, tmp_pat
         assert not torch.allclose(grown(x, torch.eye(3)[2:3]), grown(x, torch.eye(3)[:1]))
 
 
+def test_refining_a_style_trains_only_its_own_norms(photos, paintings, tmp_path):
+    """--refine-style: a painting the model has trains further on its own (every step goes to it); its norm rows
+    change and its loss falls, the other painting's output stays bit for bit; a name the model lacks is refused."""
+    styles = load_styles(paintings[:2], max_side=2 * SIZE)
+    base_path = train(ConditionalFamily(styles), settings(photos, tmp_path / "base", steps=4), torch.device("cpu"))
+    base_model, base_meta, _ = load_checkpoint(base_path)
+    family = ConditionalFamily(styles[1:], {"great_wave": 1.5}, base=(base_model, base_meta), refine=True)
+    refined_path = train(family, settings(photos, tmp_path / "refined", steps=15), torch.device("cpu"))
+    refined, meta, _ = load_checkpoint(refined_path)
+    assert meta.style_names == ["starry_night", "great_wave"]
+    early, late = early_late(refined_path, "style", n=4)
+    assert late < early
+    records = {r["name"]: r for r in meta.training["styles"]}
+    assert records["great_wave"]["style_scale"] == 1.5 and "style_scale" not in records["starry_night"]
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        assert torch.equal(base_model(x, torch.eye(2)[:1]), refined(x, torch.eye(2)[:1]))
+        assert not torch.allclose(base_model(x, torch.eye(2)[1:]), refined(x, torch.eye(2)[1:]))
+    assert_one_line_error(rtstyle("train", "cin", "--from", refined_path, "--refine-style", paintings[2],
+                                  "--content", photos, "--out", tmp_path / "bad"), "--refine-style", "the_scream")
+
+
 def test_init_from_starts_every_style_where_the_trained_model_is(photos, paintings, tmp_path):
     style = load_styles(paintings[:1], max_side=2 * SIZE)[0]
     trained = train(FeedForwardFamily(style), settings(photos, tmp_path / "ff", steps=3), torch.device("cpu"))

@@ -1,6 +1,7 @@
 """Dumoulin et al. 2017 ("A Learned Representation for Artistic Style"): N paintings in one network through
 conditional instance norm. Each sample of a batch gets a random painting; its one-hot style vector selects that
-painting's norm parameters. A trained model learns a further painting by training only its new norm parameters."""
+painting's norm parameters. A trained model learns a further painting by training only its new norm parameters, and
+polishes paintings it has by training only theirs: in both cases its other styles stay bit-identical."""
 from __future__ import annotations
 
 import torch
@@ -20,18 +21,31 @@ class ConditionalFamily(Family):
     name = "cin"
 
     def __init__(self, styles: list[Style], style_scale: dict[str, float] | None = None,
-                 base: tuple[nn.Module, ModelMeta] | None = None, content_scale: dict[str, float] | None = None):
+                 base: tuple[nn.Module, ModelMeta] | None = None, content_scale: dict[str, float] | None = None,
+                 refine: bool = False):
         """styles: the paintings to learn. style_scale / content_scale: {name: multiplier} on a painting's style /
         content loss (paintings differ in how strongly their Gram loss pulls; raising both for one painting lowers
         the smoothing terms' hold on it). base: a trained cin model and its meta, to which `styles` are added; only
-        the new norm parameters then train."""
+        the new norm parameters then train. refine: `styles` are paintings `base` already has (matched by name);
+        only their own norm rows train, on them alone, so every step goes to them and the others stay as they were."""
         self.styles = styles
         self.base = base
+        self.refine = refine
         self.old_names = list(base[1].style_names) if base else []
-        self.names = self.old_names + [s.name for s in styles]
-        clash = set(self.old_names) & {s.name for s in styles}
-        if clash:
-            raise RtstyleError(f"the model already has a style named {sorted(clash)[0]!r}")
+        given = [s.name for s in styles]
+        if refine:
+            missing = [name for name in given if name not in self.old_names]
+            if missing:
+                raise RtstyleError(f"--refine-style: the model has no style named {missing[0] if missing else ''!r} "
+                                   f"(it has {', '.join(self.old_names)})")
+            self.names = self.old_names
+            self.slots = torch.tensor([self.old_names.index(name) for name in given])
+        else:
+            clash = set(self.old_names) & set(given)
+            if clash:
+                raise RtstyleError(f"the model already has a style named {sorted(clash)[0]!r}")
+            self.names = self.old_names + given
+            self.slots = torch.arange(len(self.old_names), len(self.names))
         self.scale = self._per_style(style_scale, "--style-scale")
         self.content_scale = self._per_style(content_scale, "--content-scale")
         self.targets: dict[str, torch.Tensor] = {}
@@ -72,13 +86,12 @@ class ConditionalFamily(Family):
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         if not self.adding:
             return [p for p in model.parameters() if p.requires_grad]
-        old = len(self.old_names)
         params = []
         for module in model.modules():
             if isinstance(module, ConditionalInstanceNorm):
                 for p in (module.weight, module.bias):
-                    mask = torch.zeros(p.shape[0], 1, device=p.device)
-                    mask[old:] = 1  # gradients reach only the new styles' rows
+                    mask = torch.zeros(p.shape[0], 1)
+                    mask[self.slots.cpu()] = 1  # gradients reach only the trained styles' rows
                     p.register_hook(lambda grad, mask=mask: grad * mask.to(grad.device))
                     params.append(p)
         for p in model.parameters():
@@ -91,17 +104,17 @@ class ConditionalFamily(Family):
         self.targets = {layer: torch.cat([t[layer] for t in per_style]) for layer in per_style[0]}  # (S,C,C)
         self.scale = self.scale.to(device)
         self.content_scale = self.content_scale.to(device)
+        self.slots = self.slots.to(device)
 
     def conditioning(self, model, batch, generator, device) -> Conditioning:
         pick = torch.randint(len(self.styles), (batch,), generator=generator).to(device)
-        slot = pick + len(self.old_names)
-        cond = torch.nn.functional.one_hot(slot, len(self.names)).float()
+        cond = torch.nn.functional.one_hot(self.slots[pick], len(self.names)).float()
         return Conditioning(cond, {layer: t[pick] for layer, t in self.targets.items()}, self.scale[pick],
                             self.content_scale[pick])
 
     def sample_columns(self, model, device):
         eye = torch.eye(len(self.names), device=device)
-        shown = range(len(self.old_names), len(self.names)) if self.adding else range(len(self.names))
+        shown = self.slots.tolist() if self.adding else range(len(self.names))
         columns = [(self.names[i], eye[i:i + 1]) for i in list(shown)[:8]]
         if len(self.names) >= 2 and not self.adding:
             columns.append((f"50/50 {self.names[0]}+{self.names[1]}", (eye[0:1] + eye[1:2]) / 2))
@@ -112,7 +125,11 @@ class ConditionalFamily(Family):
 
     def style_records(self) -> list[dict]:
         earlier = self.base[1].training.get("styles", []) if self.base else []
-        return earlier + [{"name": s.name, "file": s.path.name, "sha256": s.sha256,
+        trained = [{"name": s.name, "file": s.path.name, "sha256": s.sha256,
                            **({"style_scale": round(x, 6)} if x != 1.0 else {}),  # as given, not float32's 1.2999999523
                            **({"content_scale": round(c, 6)} if c != 1.0 else {})}
                           for s, x, c in zip(self.styles, self.scale.tolist(), self.content_scale.tolist())]
+        if not self.refine:
+            return earlier + trained
+        by_name = {r["name"]: r for r in trained}  # a refined painting's record now says how it was last trained
+        return [by_name.get(r["name"], r) for r in earlier] if earlier else trained

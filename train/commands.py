@@ -122,17 +122,20 @@ def train_command(args: argparse.Namespace) -> None:
         if args.base:
             if args.init_from:
                 raise RtstyleError("--from keeps the model's own layers; it cannot be combined with --init-from")
-            if args.styles or not args.add_style:
-                raise RtstyleError("with --from, name the new paintings with --add-style (not --styles)")
+            if args.styles or bool(args.add_style) == bool(args.refine_style):
+                raise RtstyleError("with --from, name the new paintings with --add-style or the model's own to "
+                                   "polish with --refine-style (one of them, not --styles)")
             from rtstyle.models.checkpoint import load_checkpoint
 
             base_model, base_meta, _ = load_checkpoint(args.base)
             variant = base_meta.variant
-            family = ConditionalFamily(load_styles(args.add_style, style_size), scales, base=(base_model, base_meta),
-                                       content_scale=content_scales)
+            family = ConditionalFamily(load_styles(args.add_style or args.refine_style, style_size), scales,
+                                       base=(base_model, base_meta), content_scale=content_scales,
+                                       refine=bool(args.refine_style))
         else:
-            if not args.styles or args.add_style:
-                raise RtstyleError("give the paintings with --styles (--add-style needs --from MODEL)")
+            if not args.styles or args.add_style or args.refine_style:
+                raise RtstyleError("give the paintings with --styles (--add-style and --refine-style need --from "
+                                   "MODEL)")
             family = ConditionalFamily(load_styles(args.styles, style_size), scales, content_scale=content_scales)
     else:
         family = ArbitraryFamily(load_styles(args.styles, style_size), crop_size=args.size, style_dim=args.style_dim,
