@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import os
 import socket
 import sys
 import time
@@ -70,7 +71,9 @@ def against_gatys(output: np.ndarray, photo: Path, painting: Path, content, styl
                               GatysConfig(iterations=iterations), reference)
     if reference is None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, report["reference"].numpy())
+        partial = cache.with_suffix(".partial.npy")  # renamed when whole: a run stopped mid-write leaves no stub
+        np.save(partial, report["reference"].numpy())
+        os.replace(partial, cache)
     return report
 
 
