@@ -36,7 +36,7 @@ class ConditionalFamily(Family):
         if refine:
             missing = [name for name in given if name not in self.old_names]
             if missing:
-                raise RtstyleError(f"--refine-style: the model has no style named {missing[0] if missing else ''!r} "
+                raise RtstyleError(f"--refine-style: the model has no style named {missing[0]!r} "
                                    f"(it has {', '.join(self.old_names)})")
             self.names = self.old_names
             self.slots = torch.tensor([self.old_names.index(name) for name in given])
