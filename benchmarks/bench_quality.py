@@ -121,7 +121,7 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
 
 
 def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = False,
-                    style: str = WARP_STYLE) -> list[np.ndarray]:
+                    style: str = WARP_STYLE) -> list[np.ndarray] | None:
     if peer:
         import onnxruntime as ort
 
