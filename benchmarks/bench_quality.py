@@ -199,13 +199,11 @@ def main() -> None:
         first_row = len(warp_rows)
         warp_rows.append({"clip": clip, "model": "input video (no stylization)",
                           "warping_error": warping_error(frames, frames)})
-        for path in models:
-            warp_rows.append({"clip": clip, "model": path.name, "style": WARP_STYLE,
-                              "warping_error": warping_error(frames, stylized_frames(path, frames))})
-            for style in args.warp_styles:  # the same clip in more of the model's styles, after the comparable one
+        for path in models:  # the comparable style first, then any more of the model's styles
+            for style in dict.fromkeys([WARP_STYLE, *args.warp_styles]):
                 if (stylized := stylized_frames(path, frames, style=style)) is not None:
-                    warp_rows.append({"clip": clip, "model": f"{path.name} in {style}", "style": style,
-                                      "warping_error": warping_error(frames, stylized)})
+                    warp_rows.append({"clip": clip, "style": style, "warping_error": warping_error(frames, stylized),
+                                      "model": path.name if style == WARP_STYLE else f"{path.name} in {style}"})
         for path in args.baseline:
             warp_rows.append({"clip": clip, "model": f"{path.name} (no stability regularizer)",
                               "warping_error": warping_error(frames, stylized_frames(path, frames))})
