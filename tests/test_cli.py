@@ -1,6 +1,10 @@
 """The command line, run as a user runs it: a real process, real files."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import cv2
 from helpers import assert_one_line_error, rtstyle
 
@@ -55,3 +59,15 @@ def test_variants_prints_sizes_and_cost():
     table = {(row[0], row[1]): row for row in lines}
     assert table[("base", "feedforward")][2] == "1.679M"
     assert float(table[("tiny", "cin")][3]) < float(table[("base", "cin")][3]) / 10  # GMACs
+
+
+def test_output_piped_to_a_reader_that_stops_early_ends_quietly():
+    """`rtstyle variants | head -1`: the reader closes the pipe; rtstyle stops without an error or a traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is already gone: the first write breaks the pipe
+    try:
+        result = subprocess.run([sys.executable, "-m", "rtstyle", "variants"], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0 and result.stderr == "", (result.returncode, result.stderr)
