@@ -10,11 +10,12 @@ from rtstyle.models.summary import variant_table
 
 def variants_command(args: argparse.Namespace) -> None:
     rows = variant_table(args.height, args.width)
-    print(f"{'variant':8} {'family':12} {'params':>10} {'GMACs @' + f'{args.width}x{args.height}':>17}  notes")
+    width = max(len("variant"), *(len(name) for name in VARIANTS))
+    print(f"{'variant':{width}} {'family':12} {'params':>10} {'GMACs @' + f'{args.width}x{args.height}':>17}  notes")
     for row in rows:
         encoder = row["encoder_params"]
         note = f"+ style encoder {encoder / 1e6:.2f} M params, run per style" if encoder else ""
-        print(f"{row['variant']:8} {row['family']:12} {row['params'] / 1e6:9.3f}M {row['gmacs']:17.2f}  {note}")
+        print(f"{row['variant']:{width}} {row['family']:12} {row['params'] / 1e6:9.3f}M {row['gmacs']:17.2f}  {note}")
     print()
     for name, variant in VARIANTS.items():
         print(f"{name}: {variant.summary}")

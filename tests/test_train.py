@@ -203,6 +203,20 @@ def test_fast2_grows_from_a_fast_model_with_each_paintings_own_norms(tmp_path):
         warm_start(tiny, "tiny", str(tmp_path / "fast.pt"), meta.style_names)
 
 
+def test_fast_detail_grows_from_a_fast_model_unchanged_and_its_new_block_learns(tmp_path):
+    """--init-from a `fast` CIN model: fast-detail starts as exactly that model (its 1/2-resolution block adds a
+    convolution that starts at zero), and that convolution gets a gradient, so training can grow it."""
+    fast, meta = make_checkpoint(tmp_path / "fast.pt", "cin", variant="fast")
+    grown = create_model("cin", "fast-detail", num_styles=3)
+    assert warm_start(grown, "fast-detail", str(tmp_path / "fast.pt"), meta.style_names) > 0
+    x = torch.rand(1, 3, 48, 64)
+    for i in range(3):
+        with torch.no_grad():
+            assert torch.equal(grown(x, torch.eye(3)[i:i + 1]), fast(x, torch.eye(3)[i:i + 1]))
+    grown(x, torch.eye(3)[:1]).square().mean().backward()
+    assert grown.details[0].expand.conv.weight.grad.abs().sum() > 0
+
+
 def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings, tmp_path):
     """--distill-from: the predicted norms start at the CIN rows' mean and stay near the CIN model's rows for its
     paintings (far nearer than the same training without it), and a model of another family is refused."""

@@ -35,6 +35,10 @@ register_variant(Variant(
     "for the painting's larger forms at 6 % of fast's frame rate", widths=(16, 32, 48, 96), residual_blocks=2,
     coarse_blocks=3, body="antialiased", max_side=8192))
 register_variant(Variant(
+    "fast-detail", "fast with a bottleneck residual block at 1/2 resolution (32 → 16 → 32 channels) for the finer "
+    "brush texture (relu2_2), at 13 % more MACs", widths=(16, 32, 48), residual_blocks=5, detail_blocks=1,
+    body="antialiased", max_side=8192))
+register_variant(Variant(
     "base", "Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 9×9 end convolutions",
     widths=(32, 64, 128), residual_blocks=5))
 
