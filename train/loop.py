@@ -40,7 +40,7 @@ from .losses import LossConfig, PerceptualLoss
 from .plots import plot_losses, write_sample_grid
 from .stability import stability_loss
 from .vgg import load_vgg16
-from .warm_start import warm_start
+from .warm_start import new_parameters, warm_start
 
 # ReReVST-style compound regularization weight. Measured on ../shared/video/bikes.mp4 with a Starry Night `tiny`
 # model (benchmarks/results/quality-cpu.md): warping error 0.0150 with it, 0.0400 without, at a small cost in style
@@ -79,8 +79,21 @@ class TrainSettings:
     workers: int | None = None  # data-loading processes (default: none on CPU, up to 8 on GPU)
     vgg_weights: str | None = None
     init_from: str | None = None  # a trained model of the same variant to start from (see warm_start.py)
+    new_layers_lr: float | None = None  # with init_from: the learning rate of the layers its model lacks (default lr)
     precision: str = "auto"  # "auto", "bf16" or "fp32" (see training_precision)
     loss: LossConfig = field(default_factory=LossConfig)
+
+
+def parameter_groups(parameters: list[nn.Parameter], model: nn.Module, settings: TrainSettings) -> list[dict]:
+    """The optimiser's parameter groups: one, or with --new-layers-lr a second for the layers that the --init-from
+    model lacks (a grown variant's new layers start at zero and would take thousands of steps at a polishing rate)."""
+    if not (settings.init_from and settings.new_layers_lr):
+        return [{"params": parameters}]
+    fresh = new_parameters(model, settings.init_from)
+    if not any(id(p) in fresh for p in parameters):
+        raise RtstyleError(f"--new-layers-lr: {settings.variant} has no layers that {settings.init_from} lacks")
+    return [{"params": [p for p in parameters if id(p) not in fresh]},
+            {"params": [p for p in parameters if id(p) in fresh], "lr_scale": settings.new_layers_lr / settings.lr}]
 
 
 def training_precision(requested: str, device: torch.device) -> str:
@@ -185,9 +198,12 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
     vgg = load_vgg16(max(loss.layers, key=LAYER_NAMES.index), settings.vgg_weights, device).to(memory_format=layout)
     loss_fn = PerceptualLoss(vgg, loss)
     family.prepare(loss_fn, device)
-    optimizer = torch.optim.Adam(family.trainable_parameters(model), lr=settings.lr)
+    optimizer = torch.optim.Adam(parameter_groups(family.trainable_parameters(model), model, settings), lr=settings.lr)
     saved = optimizer_state(checkpoint, state) if resume else None
     if saved:
+        if len(saved["param_groups"]) != len(optimizer.param_groups):
+            raise RtstyleError(f"{checkpoint} was trained " + ("with" if len(saved["param_groups"]) > 1 else "without")
+                               + " --new-layers-lr: resume it the same way")
         optimizer.load_state_dict(saved)
     start = int(state["step"])
     if start >= settings.steps:
@@ -257,7 +273,7 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(settings, step)
+                    group["lr"] = learning_rate(settings, step) * group.get("lr_scale", 1.0)
                 optimizer.step()
                 step += 1
                 values = {**mean_over_ranks({"total": total, **parts}, ranks),  # the global batch's losses
