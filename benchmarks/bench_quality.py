@@ -2,6 +2,8 @@
 
     python benchmarks/bench_quality.py                                  # the shipped models
     python benchmarks/bench_quality.py --models a.pt b.onnx --baseline unregularized.onnx
+    python benchmarks/bench_quality.py --models a.onnx --styles woman_with_hat --photo-names 046_messi5.jpg  # photos
+                                                                        # it trained on: the generalisation gap
 
 1. For each model and style: on held-out photos (never trained on), the VGG-16 content and Gram style losses of the
    model's output divided by those of a Gatys optimisation of the same pair with the same loss; also
@@ -92,6 +94,8 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
         for index in styles:
             stylizer.current = index
             label = stylizer.style.label
+            if args.styles and label not in args.styles:
+                continue
             painting = style_file(label, meta.training)
             if painting is None:
                 print(f"  {label}: painting not found in {SHARED / 'styles'}; skipped")
@@ -159,19 +163,27 @@ def read_clip(path: Path, limit: int) -> list[np.ndarray]:
     return frames
 
 
+def names(text: str) -> list[str]:
+    return [x for x in text.split(",") if x]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", type=Path, help="model files (default: the shipped stylizers)")
     parser.add_argument("--baseline", nargs="*", type=Path, default=[],
                         help="models trained without the stability regularizer, for the warping-error comparison")
     parser.add_argument("--photos", type=int, default=5, help="held-out photos to score (default 5)")
+    parser.add_argument("--photo-names", type=names, default=[],
+                        help="comma-separated photos of ../shared/photos to score instead of the held-out ones (e.g. "
+                             "photos the models trained on: how far behind the held-out ones fall)")
     parser.add_argument("--max-styles", type=int, default=99, help="at most this many styles per model")
+    parser.add_argument("--styles", type=names, default=[], help="comma-separated styles: only these")
     parser.add_argument("--size", type=int, default=256, help="long side of the photos (default 256)")
     parser.add_argument("--gatys-iterations", type=int, default=100)
     parser.add_argument("--clips", default="bikes.mp4", help="comma-separated clips from ../shared/video")
     parser.add_argument("--clip-frames", type=int, default=100)
     parser.add_argument("--no-losses", action="store_true", help="only the warping error")
-    parser.add_argument("--warp-styles", type=lambda s: [x for x in s.split(",") if x], default=[],
+    parser.add_argument("--warp-styles", type=names, default=[],
                         help=f"comma-separated styles whose warping error is measured too, beside {WARP_STYLE} "
                              "(the style every model and the peer are compared in)")
     parser.add_argument("--name", default=f"quality-{socket.gethostname().split('.')[0]}")
@@ -181,7 +193,12 @@ def main() -> None:
                                    and ".fp16" not in p.name)
     from rtstyle_train.data import HELD_OUT_PHOTOS
 
-    photos = [SHARED / "photos" / name for name in HELD_OUT_PHOTOS[: args.photos]]
+    photos = [SHARED / "photos" / name for name in args.photo_names or HELD_OUT_PHOTOS[: args.photos]]
+    missing = [p.name for p in photos if not p.is_file()]
+    if missing:
+        sys.exit(f"bench_quality: no such photo in {SHARED / 'photos'}: {', '.join(missing)}")
+    which = "held-out photos" if not args.photo_names else (
+        "photos: " + ", ".join(f"{p.name}{' (held out)' if p.name in HELD_OUT_PHOTOS else ''}" for p in photos))
     loss_rows, sheets = [], []
     if not args.no_losses:
         from rtstyle_train.vgg import load_vgg16
@@ -230,7 +247,7 @@ def main() -> None:
             write_image(RESULTS / f"{args.name}-{path.stem}-sheet.jpg", photo_style_sheet(photos, sheet, args.size))
             distinct += style_differences(path.name, sheet)
     layers = list(dict.fromkeys(k for r in loss_rows for k in r["layer_ratios"]))
-    tables = ("## Loss ratios vs Gatys (mean over held-out photos; lower is better, 1.0 = Gatys)\n\n"
+    tables = (f"## Loss ratios vs Gatys (mean over {which}; lower is better, 1.0 = Gatys)\n\n"
               f"Bar: style ≤ {BAR['style']} summed and ≤ {BAR['layer']} at every layer, content ≤ {BAR['content']}."
               "\n\n"
               + markdown_table(summary, [("model", "model"), ("style", "style"), ("seen", "painting trained on"),
