@@ -253,6 +253,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="multiply one painting's style loss (repeatable)")
     q.add_argument("--content-scale", action="append", default=[], metavar="NAME=X",
                    help="multiply one painting's content loss (repeatable): above 1 keeps more of the photo")
+    q.add_argument("--teacher", metavar="CIN_MODEL",
+                   help="a trained cin checkpoint (any variant, e.g. cin-base) that knows every painting trained: "
+                        "outputs are also pulled towards its stylizations, as a content loss on them (distillation)")
+    q.add_argument("--teacher-weight", type=float, default=1.0, help="weight of that term, in units of the content "
+                                                                     "loss (default 1)")
     common(q)
     q = families.add_parser("arbitrary", help="any painting, through a style-prediction network (Ghiasi et al.)")
     q.add_argument("--styles", nargs="+", required=True, metavar="IMAGE_OR_DIR", help="the training paintings")

@@ -18,7 +18,7 @@ from rtstyle_train.loop import TrainSettings, train
 from rtstyle_train.warm_start import transformer_of, warm_start
 
 from rtstyle.errors import RtstyleError
-from rtstyle.models.checkpoint import checkpoint_meta, load_checkpoint, read_checkpoint
+from rtstyle.models.checkpoint import checkpoint_meta, load_checkpoint, read_checkpoint, save_checkpoint
 from rtstyle.models.registry import create_model
 
 SIZE = 64
@@ -230,6 +230,39 @@ def test_new_layers_lr_trains_a_grown_variants_new_block_at_its_own_rate(photos,
     assert grown.details[0].expand.conv.weight.abs().max() > 1e-3  # started at zero
     with pytest.raises(RtstyleError, match="trained with --new-layers-lr: resume it the same way"):
         train(family, replace(run, steps=3, new_layers_lr=None), torch.device("cpu"), resume=True)
+
+
+def test_a_teacher_pulls_a_cin_model_towards_its_stylizations_matched_by_style_name(photos, paintings, tmp_path):
+    """train cin --teacher: the "teacher" term is a content loss towards the teacher's output for the same photo and
+    style. A student started from the teacher itself begins at exactly 0, also when the teacher lists its styles in
+    another order (rows found by name, not position); another model gives more than 0, and training moves the
+    student towards it; a teacher without one of the paintings is refused."""
+    styles = load_styles(paintings, max_side=2 * SIZE)
+    names = [s.name for s in styles]
+    teacher = train(ConditionalFamily(styles), settings(photos, tmp_path / "teacher", steps=10), torch.device("cpu"))
+    model, meta, _ = load_checkpoint(teacher)
+    order = [2, 0, 1]  # the same network, its styles listed in another order
+    shuffled = {k: v[order] if k.endswith((".weight", ".bias")) and v.dim() == 2 and v.shape[0] == 3 else v
+                for k, v in model.state_dict().items()}
+    model.load_state_dict(shuffled)
+    save_checkpoint(tmp_path / "shuffled.pt", model, replace(meta, style_names=[names[i] for i in order]))
+
+    def teacher_term(teacher_path, **overrides) -> tuple[float, float]:
+        """The teacher term at the first step, and its mean over the last five."""
+        family = ConditionalFamily(styles, teacher=load_checkpoint(teacher_path)[:2])
+        run = settings(photos, tmp_path / f"student{len(list(tmp_path.iterdir()))}", init_from=str(teacher),
+                       teacher=str(teacher_path), **overrides)
+        history = read_checkpoint(train(family, run, torch.device("cpu")))["training_state"]["history"]
+        return history[0]["teacher"], float(np.mean([h["teacher"] for h in history[-5:]]))
+
+    assert teacher_term(tmp_path / "shuffled.pt", steps=1)[0] == 0.0
+    other, _ = make_checkpoint(tmp_path / "other.pt", "cin")
+    other_meta = checkpoint_meta(tmp_path / "other.pt")
+    save_checkpoint(tmp_path / "other.pt", other, replace(other_meta, style_names=names))
+    start, end = teacher_term(tmp_path / "other.pt", steps=40, teacher_weight=20.0)
+    assert start > 0.01 and end < 0.8 * start
+    with pytest.raises(RtstyleError, match="--teacher: the model has no style named 'the_scream'"):
+        ConditionalFamily(styles, teacher=(other, replace(other_meta, style_names=names[:2] + ["ember"])))
 
 
 def test_distillation_pulls_predicted_norms_to_the_cin_models(photos, paintings, tmp_path):

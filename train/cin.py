@@ -22,12 +22,14 @@ class ConditionalFamily(Family):
 
     def __init__(self, styles: list[Style], style_scale: dict[str, float] | None = None,
                  base: tuple[nn.Module, ModelMeta] | None = None, content_scale: dict[str, float] | None = None,
-                 refine: bool = False):
+                 refine: bool = False, teacher: tuple[nn.Module, ModelMeta] | None = None):
         """styles: the paintings to learn. style_scale / content_scale: {name: multiplier} on a painting's style /
         content loss (paintings differ in how strongly their Gram loss pulls; raising both for one painting lowers
         the smoothing terms' hold on it). base: a trained cin model and its meta, to which `styles` are added; only
         the new norm parameters then train. refine: `styles` are paintings `base` already has (matched by name);
-        only their own norm rows train, on them alone, so every step goes to them and the others stay as they were."""
+        only their own norm rows train, on them alone, so every step goes to them and the others stay as they were.
+        teacher: a trained cin model (any variant) that knows every painting trained, by name: each batch is also
+        pulled towards its stylization of the same photos in the same styles (train cin --teacher)."""
         self.styles = styles
         self.base = base
         self.refine = refine
@@ -49,6 +51,19 @@ class ConditionalFamily(Family):
         self.scale = self._per_style(style_scale, "--style-scale")
         self.content_scale = self._per_style(content_scale, "--content-scale")
         self.targets: dict[str, torch.Tensor] = {}
+        self.teacher, self.teacher_rows = None, None
+        if teacher:
+            self.teacher, teacher_meta = teacher
+            if teacher_meta.family != "cin":
+                raise RtstyleError(f"--teacher needs a cin model; this one is {teacher_meta.family}")
+            known = teacher_meta.style_names
+            missing = [s.name for s in styles if s.name not in known]
+            if missing:
+                raise RtstyleError(f"--teacher: the model has no style named {missing[0]!r} "
+                                   f"(it has {', '.join(known)})")
+            self.teacher_rows = torch.tensor([known.index(s.name) for s in styles])
+            self.teacher_styles = len(known)
+            self.teacher.requires_grad_(False)
 
     def _per_style(self, multipliers: dict[str, float] | None, option: str) -> torch.Tensor:
         unknown = set(multipliers or {}) - {s.name for s in self.styles}
@@ -105,12 +120,18 @@ class ConditionalFamily(Family):
         self.scale = self.scale.to(device)
         self.content_scale = self.content_scale.to(device)
         self.slots = self.slots.to(device)
+        if self.teacher is not None:
+            self.teacher = self.teacher.to(device).eval()
+            self.teacher_rows = self.teacher_rows.to(device)
 
     def conditioning(self, model, batch, generator, device) -> Conditioning:
         pick = torch.randint(len(self.styles), (batch,), generator=generator).to(device)
         cond = torch.nn.functional.one_hot(self.slots[pick], len(self.names)).float()
+        taught = None
+        if self.teacher is not None:
+            taught = torch.nn.functional.one_hot(self.teacher_rows[pick], self.teacher_styles).float()
         return Conditioning(cond, {layer: t[pick] for layer, t in self.targets.items()}, self.scale[pick],
-                            self.content_scale[pick])
+                            self.content_scale[pick], taught)
 
     def sample_columns(self, model, device):
         eye = torch.eye(len(self.names), device=device)

@@ -117,26 +117,32 @@ def train_command(args: argparse.Namespace) -> None:
             raise RtstyleError("feedforward trains one painting: give one image to --style (use cin for several)")
         family = FeedForwardFamily(styles[0])
     elif args.family == "cin":
+        from rtstyle.models.checkpoint import load_checkpoint
+
         scales = dict(_parse_scale(item, "--style-scale") for item in args.style_scale)
         content_scales = dict(_parse_scale(item, "--content-scale") for item in args.content_scale)
+        teacher = None
+        if args.teacher:
+            if not args.teacher_weight > 0:
+                raise RtstyleError(f"--teacher-weight must be above 0, not {args.teacher_weight:g}")
+            teacher = load_checkpoint(args.teacher)[:2]
         if args.base:
             if args.init_from:
                 raise RtstyleError("--from keeps the model's own layers; it cannot be combined with --init-from")
             if args.styles or bool(args.add_style) == bool(args.refine_style):
                 raise RtstyleError("with --from, name the new paintings with --add-style or the model's own to "
                                    "polish with --refine-style (one of them, not --styles)")
-            from rtstyle.models.checkpoint import load_checkpoint
-
             base_model, base_meta, _ = load_checkpoint(args.base)
             variant = base_meta.variant
             family = ConditionalFamily(load_styles(args.add_style or args.refine_style, style_size), scales,
                                        base=(base_model, base_meta), content_scale=content_scales,
-                                       refine=bool(args.refine_style))
+                                       refine=bool(args.refine_style), teacher=teacher)
         else:
             if not args.styles or args.add_style or args.refine_style:
                 raise RtstyleError("give the paintings with --styles (--add-style and --refine-style need --from "
                                    "MODEL)")
-            family = ConditionalFamily(load_styles(args.styles, style_size), scales, content_scale=content_scales)
+            family = ConditionalFamily(load_styles(args.styles, style_size), scales, content_scale=content_scales,
+                                       teacher=teacher)
     else:
         family = ArbitraryFamily(load_styles(args.styles, style_size), crop_size=args.size, style_dim=args.style_dim,
                                  vgg_weights=args.vgg_weights, distill_from=args.distill_from,
@@ -152,6 +158,8 @@ def train_command(args: argparse.Namespace) -> None:
                              checkpoint_every=args.checkpoint_every, workers=args.workers,
                              vgg_weights=args.vgg_weights, init_from=args.init_from,
                              new_layers_lr=args.new_layers_lr, precision=args.precision,
+                             teacher=getattr(args, "teacher", None),
+                             teacher_weight=getattr(args, "teacher_weight", 1.0),
                              loss=loss)
     if args.new_layers_lr is not None and (args.new_layers_lr <= 0 or not args.init_from):
         raise RtstyleError("--new-layers-lr needs --init-from and a rate above 0")

@@ -80,6 +80,8 @@ class TrainSettings:
     vgg_weights: str | None = None
     init_from: str | None = None  # a trained model of the same variant to start from (see warm_start.py)
     new_layers_lr: float | None = None  # with init_from: the learning rate of the layers its model lacks (default lr)
+    teacher: str | None = None  # a trained model whose stylizations the outputs are also pulled towards (the family's)
+    teacher_weight: float = 1.0  # that term's weight, in units of the content loss
     precision: str = "auto"  # "auto", "bf16" or "fp32" (see training_precision)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -115,6 +117,7 @@ class Conditioning:
     style_targets: dict[str, torch.Tensor]  # {layer: (B or 1, C, C)}
     style_scale: torch.Tensor | None = None  # (B,) per-sample style-loss weight
     content_scale: torch.Tensor | None = None  # (B,) per-sample content-loss weight
+    teacher_cond: torch.Tensor | None = None  # (B, N) what the family's teacher model's norms take
     auxiliary: dict[str, torch.Tensor] = field(default_factory=dict)  # further loss terms, added to the total
 
 
@@ -122,6 +125,7 @@ class Family:
     """What differs between the feed-forward, CIN and arbitrary trainers."""
 
     name: str
+    teacher: nn.Module | None = None  # a trained model to distil from (see PerceptualLoss's teacher_targets)
 
     def build_model(self, variant: str) -> nn.Module:
         raise NotImplementedError
@@ -258,10 +262,15 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                     cond = family.conditioning(model, settings.batch_size, generator, device)
                     auxiliary = cond.auxiliary
                     cond = Conditioning(*(shard_rows(part, settings.batch_size, rows) for part in
-                                          (cond.cond, cond.style_targets, cond.style_scale, cond.content_scale)))
+                                          (cond.cond, cond.style_targets, cond.style_scale, cond.content_scale,
+                                           cond.teacher_cond)))
                     output = net(content, cond.cond).float()
+                    taught = None
+                    if family.teacher is not None:
+                        with torch.no_grad():
+                            taught = loss_fn.content_targets(family.teacher(content, cond.teacher_cond).float())
                     total, parts = loss_fn(output, loss_fn.content_targets(content), cond.style_targets,
-                                           cond.style_scale, cond.content_scale)
+                                           cond.style_scale, cond.content_scale, taught, settings.teacher_weight)
                     for name, value in auxiliary.items():
                         total = total + value
                         parts[name] = value.detach()
@@ -288,7 +297,7 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
                     sums.clear()
                     summed = 0  # a resumed run's first entry covers fewer than log_every steps
                 bar.update(1, loss=values["total"], content=values["content"], style=values["style"],
-                           **({"stability": values["stability"]} if "stability" in values else {}))
+                           **{key: values[key] for key in ("teacher", "stability") if key in values})
                 if ranks.main and (step % settings.checkpoint_every == 0 or step == settings.steps):
                     save(step)
         except KeyboardInterrupt:  # Ctrl-C or `kill` keeps every finished step: --resume continues from there

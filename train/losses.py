@@ -89,20 +89,21 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, output: torch.Tensor, content_targets: dict[str, torch.Tensor],
                 style_targets: dict[str, torch.Tensor], style_scale: torch.Tensor | None = None,
-                content_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                content_scale: torch.Tensor | None = None, teacher_targets: dict[str, torch.Tensor] | None = None,
+                teacher_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """output (B,3,H,W); content targets {layer: (B,C,H,W)}; style targets {layer: (B or 1,C,C)};
         style_scale and content_scale (B,) multiply each sample's style and content loss (per-style weights of a
-        multi-style model)."""
+        multi-style model). teacher_targets: the content layers' features of a stronger model's stylization of the
+        same photos in the same styles; the "teacher" term is then a content loss towards them (feature
+        distillation), weighted teacher_weight × the content weight."""
         cfg = self.config
         feats = self.features(output)
         parts: dict[str, torch.Tensor] = {}
-        content = 0.0
-        for name, w in cfg.content_layers.items():
-            per_sample = (feats[name].float() - content_targets[name].float()).square().flatten(1).mean(1)
-            if content_scale is not None:
-                per_sample = per_sample * content_scale
-            content = content + w * per_sample.mean()
-        parts["content"] = cfg.content_weight * content
+        parts["content"] = cfg.content_weight * self._content(feats, content_targets, content_scale)
+        total = parts["content"]
+        if teacher_targets is not None:
+            parts["teacher"] = teacher_weight * cfg.content_weight * self._content(feats, teacher_targets)
+            total = total + parts["teacher"]
         style = 0.0
         for name, w in cfg.style_layers.items():
             diff = gram_matrix(feats[name], cfg.activation_shift) - style_targets[name]
@@ -113,8 +114,19 @@ class PerceptualLoss(nn.Module):
             parts[f"style/{name}"] = layer
             style = style + layer
         parts["style"] = style
-        total = parts["content"] + style
+        total = total + style
         if cfg.tv_weight:
             parts["tv"] = cfg.tv_weight * total_variation(output)
             total = total + parts["tv"]
         return total, {name: value.detach() for name, value in parts.items()}
+
+    def _content(self, feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                 scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The content layers' weighted mean squared feature difference (per sample × scale, then the batch mean)."""
+        content = 0.0
+        for name, w in self.config.content_layers.items():
+            per_sample = (feats[name].float() - targets[name].float()).square().flatten(1).mean(1)
+            if scale is not None:
+                per_sample = per_sample * scale
+            content = content + w * per_sample.mean()
+        return content
