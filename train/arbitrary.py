@@ -68,11 +68,11 @@ class ArbitraryFamily(Family):
         self.vgg_weights = vgg_weights
         self.loss_fn: PerceptualLoss | None = None
         self.images: list[torch.Tensor] = []
-        self.teacher = self._teacher(distill_from) if distill_from else None
+        self.cin_norms = self._cin_norms(distill_from) if distill_from else None
         self.distill_weight = distill_weight
         self.freeze_stylizer = freeze_stylizer  # train only the predictor and the norms' projections
 
-    def _teacher(self, path: str) -> dict:
+    def _cin_norms(self, path: str) -> dict:
         """{"norms": {layer name: (scales (S,C), shifts (S,C))}, "rows": painting index → CIN row or -1}."""
         model, meta, _ = load_checkpoint(path)
         if meta.family != "cin":
@@ -90,15 +90,15 @@ class ArbitraryFamily(Family):
         convs = model.predictor.features.convs
         state = vgg16_state_dict(self.vgg_weights)
         convs.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in convs})
-        if self.teacher:
-            if self.teacher["variant"] != variant:
-                raise RtstyleError(f"--distill-from model is {self.teacher['variant']}; this run trains {variant}")
+        if self.cin_norms:
+            if self.cin_norms["variant"] != variant:
+                raise RtstyleError(f"--distill-from model is {self.cin_norms['variant']}; this run trains {variant}")
             predicted = self._predicted_norms(model)
-            if set(predicted) != set(self.teacher["norms"]):
+            if set(predicted) != set(self.cin_norms["norms"]):
                 raise RtstyleError("--distill-from: its norm layers do not match this network's")
             with torch.no_grad():  # start every predicted norm at the CIN rows' mean
                 for name, module in predicted.items():
-                    scales, shifts = self.teacher["norms"][name]
+                    scales, shifts = self.cin_norms["norms"][name]
                     module.to_gamma.bias.copy_(scales.mean(0))
                     module.to_beta.bias.copy_(shifts.mean(0))
         if self.freeze_stylizer:  # the convolutions stay as --init-from left them: a CIN model's, say
@@ -119,8 +119,8 @@ class ArbitraryFamily(Family):
     def prepare(self, loss_fn: PerceptualLoss, device: torch.device) -> None:
         self.loss_fn = loss_fn
         self.images = [s.image.to(device) for s in self.styles]
-        if self.teacher:
-            self.teacher["norms"] = {k: (g.to(device), b.to(device)) for k, (g, b) in self.teacher["norms"].items()}
+        if self.cin_norms:
+            self.cin_norms["norms"] = {k: (g.to(device), b.to(device)) for k, (g, b) in self.cin_norms["norms"].items()}
 
     def style_crops(self, batch: int, generator: torch.Generator, device: torch.device
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -155,7 +155,7 @@ class ArbitraryFamily(Family):
         crops, chosen, recoloured = self.style_crops(batch, generator, device)
         embedding = model.predictor(crops)
         auxiliary = {}
-        if self.teacher:
+        if self.cin_norms:
             auxiliary["distill"] = self.distill_weight * self.distillation(model, embedding, chosen, recoloured)
         return Conditioning(embedding, self.loss_fn.style_targets(crops), auxiliary=auxiliary)
 
@@ -163,14 +163,14 @@ class ArbitraryFamily(Family):
                      recoloured: torch.Tensor) -> torch.Tensor:
         """Mean squared distance, over the norm layers, between the predicted scales and shifts and the CIN
         model's rows, for the samples whose painting it knows and that were not recoloured (0 if none)."""
-        rows = self.teacher["rows"][chosen]
+        rows = self.cin_norms["rows"][chosen]
         keep = (rows >= 0) & ~recoloured
         if not keep.any():
             return embedding.sum() * 0.0
         picked, rows = embedding[keep.to(embedding.device)], rows[keep]
         terms = []
         for name, module in self._predicted_norms(model).items():
-            scales, shifts = self.teacher["norms"][name]
+            scales, shifts = self.cin_norms["norms"][name]
             terms.append(F.mse_loss(module.to_gamma(picked).float(), scales[rows])
                          + F.mse_loss(module.to_beta(picked).float(), shifts[rows]))
         return torch.stack(terms).mean()
@@ -180,8 +180,8 @@ class ArbitraryFamily(Family):
 
     def meta(self, variant: str) -> ModelMeta:
         meta = ModelMeta("arbitrary", variant, style_dim=self.style_dim)
-        if self.teacher:
-            meta.training["distilled_from"] = Path(self.teacher["path"]).name
+        if self.cin_norms:
+            meta.training["distilled_from"] = Path(self.cin_norms["path"]).name
         return meta
 
     def style_records(self) -> list[dict]:
