@@ -204,8 +204,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--out", metavar="DIR", help="run folder (default runs/FAMILY-VARIANT-STYLE)")
         q.add_argument("--variant", default="fast",
                        help="network variant: fast (CPU real time, no stride grid; the default), fast2 (fast with a "
-                            "1/8 level), fast-detail (fast with a 1/2-resolution block), tiny (smaller, with a "
-                            "4-pixel grid) or base (GPUs, files); `rtstyle variants`")
+                            "1/8 level), fast-detail / fast-fine (fast with a 1/2- / full-resolution block), tiny "
+                            "(smaller, with a 4-pixel grid) or base (GPUs, files); `rtstyle variants`")
         q.add_argument("--steps", type=int, default=2000, help="total optimiser steps (default 2000)")
         q.add_argument("--size", type=int, default=256, help="content crop side in pixels (default 256)")
         q.add_argument("--style-size", type=int, help="long side of the paintings (default 2 × --size)")
@@ -231,7 +231,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--resume", action="store_true", help="continue OUT/model.pt up to --steps")
         q.add_argument("--init-from", metavar="MODEL", help="start from a trained checkpoint of the same variant "
                                                             "(any family), or of a variant it grows (fast → fast2, "
-                                                            "fast-detail): "
+                                                            "fast-detail, fast-fine): "
                                                             "far fewer steps to a good model")
         q.add_argument("--new-layers-lr", type=float, metavar="LR",
                        help="with --init-from a variant it grows: the learning rate of the layers that model lacks "

@@ -204,18 +204,21 @@ def test_fast2_grows_from_a_fast_model_with_each_paintings_own_norms(tmp_path):
         warm_start(tiny, "tiny", str(tmp_path / "fast.pt"), meta.style_names)
 
 
-def test_fast_detail_grows_from_a_fast_model_unchanged_and_its_new_block_learns(tmp_path):
-    """--init-from a `fast` CIN model: fast-detail starts as exactly that model (its 1/2-resolution block adds a
-    convolution that starts at zero), and that convolution gets a gradient, so training can grow it."""
+@pytest.mark.parametrize("variant, blocks", [("fast-detail", "details"), ("fast-fine", "fines")])
+def test_a_variant_with_bottleneck_blocks_grows_from_a_fast_model_unchanged_and_its_new_block_learns(
+        tmp_path, variant, blocks):
+    """--init-from a `fast` CIN model: fast-detail (a block at 1/2 resolution) and fast-fine (at full resolution)
+    start as exactly that model (each block adds a convolution that starts at zero), and that convolution gets a
+    gradient, so training can grow it."""
     fast, meta = make_checkpoint(tmp_path / "fast.pt", "cin", variant="fast")
-    grown = create_model("cin", "fast-detail", num_styles=3)
-    assert warm_start(grown, "fast-detail", str(tmp_path / "fast.pt"), meta.style_names) > 0
+    grown = create_model("cin", variant, num_styles=3)
+    assert warm_start(grown, variant, str(tmp_path / "fast.pt"), meta.style_names) > 0
     x = torch.rand(1, 3, 48, 64)
     for i in range(3):
         with torch.no_grad():
             assert torch.equal(grown(x, torch.eye(3)[i:i + 1]), fast(x, torch.eye(3)[i:i + 1]))
     grown(x, torch.eye(3)[:1]).square().mean().backward()
-    assert grown.details[0].expand.conv.weight.grad.abs().sum() > 0
+    assert getattr(grown, blocks)[0].expand.conv.weight.grad.abs().sum() > 0
 
 
 def test_new_layers_lr_trains_a_grown_variants_new_block_at_its_own_rate(photos, paintings, tmp_path):

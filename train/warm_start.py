@@ -81,7 +81,7 @@ def warm_start(model: nn.Module, variant: str, path: str, style_names: list[str]
 
 def new_parameters(model: nn.Module, path: str) -> set[int]:
     """ids of the transformer parameters that the trained model at `path` has no counterpart for: the layers a grown
-    variant adds (fast2's 1/8 level, fast-detail's 1/2-resolution block), which start fresh or at zero."""
+    variant adds (fast2's 1/8 level, fast-detail's and fast-fine's bottleneck blocks), which start fresh or at zero."""
     source, _, _ = load_checkpoint(path)
     theirs = {name for name, _ in transformer_of(source).named_parameters()}
     return {id(p) for name, p in transformer_of(model).named_parameters() if name not in theirs}

@@ -36,6 +36,7 @@ class Variant:
     residual_blocks: int
     coarse_blocks: int = 0  # antialiased body with a fourth width: residual blocks at 1/8 resolution
     detail_blocks: int = 0  # antialiased body: bottleneck residual blocks at 1/2 resolution, for the brush texture
+    fine_blocks: int = 0  # antialiased body: bottleneck residual blocks at full resolution, before the output
     stem_kernel: int = 9
     stem_stride: int = 1
     output_kernel: int = 9
