@@ -36,12 +36,12 @@ register_variant(Variant(
     coarse_blocks=3, body="antialiased", max_side=8192))
 register_variant(Variant(
     "fast-detail", "fast with a bottleneck residual block at 1/2 resolution (32 → 16 → 32 channels) for the finer "
-    "brush texture (relu2_2), at 12 % more MACs", widths=(16, 32, 48), residual_blocks=5, detail_blocks=1,
-    body="antialiased", max_side=8192))
+    "brush texture (relu2_2), at 12 % more MACs (an experiment: no gain yet, MODELS.md)", widths=(16, 32, 48),
+    residual_blocks=5, detail_blocks=1, body="antialiased", max_side=8192))
 register_variant(Variant(
     "fast-fine", "fast with a bottleneck residual block at full resolution (16 → 8 → 16 channels) before the output, "
-    "for the 1–2 px brush texture, at 12 % more MACs", widths=(16, 32, 48), residual_blocks=5, fine_blocks=1,
-    body="antialiased", max_side=8192))
+    "for the 1–2 px brush texture, at 12 % more MACs (an experiment: no gain yet, MODELS.md)", widths=(16, 32, 48),
+    residual_blocks=5, fine_blocks=1, body="antialiased", max_side=8192))
 register_variant(Variant(
     "base", "Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 9×9 end convolutions",
     widths=(32, 64, 128), residual_blocks=5))
