@@ -212,6 +212,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--max-zoom", type=float, default=2.0, metavar="Z",
                        help="each crop covers between 1/Z and all of a photo's shorter side (default 2); 1 shows "
                             "whole photos, at the scale of --size-pixel frames")
+        q.add_argument("--colour-jitter", type=float, default=0.0, metavar="J",
+                       help="turn each crop's hue by up to ±180°·J and scale its saturation by up to e^±J, contrast "
+                            "and brightness by e^±J/2 (0 to 1; default 0: photos as they are)")
         q.add_argument("--batch-size", type=int, default=4)
         q.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
         q.add_argument("--anneal-from", type=int, metavar="STEP",

@@ -5,6 +5,7 @@ import shutil
 import signal
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -374,6 +375,40 @@ def test_max_zoom_sets_how_much_of_a_photo_a_crop_covers(tmp_path, shared):
     assert max(gap(whole_photo[k]) for k in range(8)) < 1e-6
     zoomed = ContentCrops(tmp_path, 64, seed=3)
     assert min(gap(zoomed[k]) for k in range(8)) > 0.01
+
+
+def test_colour_jitter_changes_colours_not_shapes(tmp_path, shared):
+    """--colour-jitter J: the same crop as without it (same seed), in other colours — greys stay grey, the light and
+    dark of the photo stay where they were — reproducibly, in [0, 1]; outside 0..1 it is a one-line error, and the
+    strength is in the model's metadata."""
+    from rtstyle_train.data import ContentCrops
+
+    from rtstyle.images import read_image, write_image
+
+    frame = read_image(shared / "photos" / "054_chelsea.jpg")
+    write_image(tmp_path / "cat.png", frame)
+    write_image(tmp_path / "grey.png", cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+    plain = ContentCrops(tmp_path, 64, seed=5, max_zoom=1.0)
+    jittered = ContentCrops(tmp_path, 64, seed=5, max_zoom=1.0, colour_jitter=0.5)
+    hue_moves = []
+    for k in range(12):
+        a, b = plain[k], jittered[k]
+        assert torch.equal(b, ContentCrops(tmp_path, 64, seed=5, max_zoom=1.0, colour_jitter=0.5)[k])
+        assert b.min() >= 0 and b.max() <= 1
+        light_a, light_b = a.mean(0).flatten(), b.mean(0).flatten()
+        assert torch.corrcoef(torch.stack([light_a, light_b]))[0, 1] > 0.9  # same picture
+        if (a.max(0).values - a.min(0).values).max() < 1e-6:  # the grey photo
+            assert (b.max(0).values - b.min(0).values).max() < 1e-5
+        else:
+            hue_moves.append((a - b).abs().mean().item())
+    assert hue_moves and max(hue_moves) > 0.05
+    photos = shared / "photos"
+    base = ["train", "cin", "--styles", shared / "styles" / "udnie.jpg", "--content", photos, "--size", SIZE,
+            "--steps", 1, "--batch-size", 1]
+    assert_one_line_error(rtstyle(*base, "--out", tmp_path / "bad", "--colour-jitter", "1.5"), "--colour-jitter")
+    ok = rtstyle(*base, "--out", tmp_path / "run", "--colour-jitter", "0.3")
+    assert ok.returncode == 0, ok.stderr
+    assert checkpoint_meta(tmp_path / "run" / "model.pt").training["colour_jitter"] == 0.3
 
 
 def test_annealed_learning_rate_follows_the_step():

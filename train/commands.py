@@ -108,6 +108,8 @@ def train_command(args: argparse.Namespace) -> None:
         raise RtstyleError("--size must be at least 32 pixels")
     if not 1.0 <= args.max_zoom <= 8.0:
         raise RtstyleError(f"--max-zoom must be between 1 and 8, not {args.max_zoom:g}")
+    if not 0.0 <= args.colour_jitter <= 1.0:
+        raise RtstyleError(f"--colour-jitter must be between 0 and 1, not {args.colour_jitter:g}")
     style_size = args.style_size or 2 * args.size
     device = pick_device(args.device)
     variant = args.variant
@@ -153,6 +155,7 @@ def train_command(args: argparse.Namespace) -> None:
     out = args.out or f"runs/{args.family}-{variant}-{family.style_records()[-1]['name']}"
     settings = TrainSettings(content=args.content, out=out, exclude=tuple(args.exclude), variant=variant,
                              size=args.size, style_size=style_size, max_zoom=args.max_zoom,
+                             colour_jitter=args.colour_jitter,
                              batch_size=args.batch_size, steps=args.steps, lr=args.lr, anneal_from=args.anneal_from,
                              seed=args.seed,
                              checkpoint_every=args.checkpoint_every, workers=args.workers,

@@ -1,6 +1,6 @@
-"""Training data: content photos from any image folder (random scale, crop and flip) and style paintings (one image,
-a list, or a folder). Every sample is a pure function of (seed, index), so a resumed run sees exactly the batches an
-uninterrupted one would.
+"""Training data: content photos from any image folder (random scale, crop, flip and optional colour jitter)
+and style paintings (one image, a list, or a folder). Every sample is a pure function of (seed, index), so a resumed
+run sees exactly the batches an uninterrupted one would.
 
 Crops come out as float32 (3,S,S) RGB in [0,1].
 """
@@ -48,12 +48,13 @@ def list_images(folder: str | Path, exclude: tuple[str, ...] = ()) -> list[Path]
 
 class ContentCrops(Dataset):
     """Item k: a random crop of a random photo, scaled so the crop covers between 1/`max_zoom` and all of the
-    photo's shorter side, flipped half the time. Unreadable photos are skipped (and reported once)."""
+    photo's shorter side, flipped half the time, its colours jittered with strength `colour_jitter` (0: not at all;
+    see `jitter_colours`). Unreadable photos are skipped (and reported once)."""
 
     def __init__(self, folder: str | Path, size: int = 256, seed: int = 0, max_zoom: float = 2.0,
-                 exclude: tuple[str, ...] = (), cache_bytes: int = 1 << 30):
+                 exclude: tuple[str, ...] = (), cache_bytes: int = 1 << 30, colour_jitter: float = 0.0):
         self.files = list_images(folder, exclude)
-        self.size, self.seed, self.max_zoom = size, seed, max_zoom
+        self.size, self.seed, self.max_zoom, self.colour_jitter = size, seed, max_zoom, colour_jitter
         self.bad: set[Path] = set()
         # Decoded photos are kept (up to cache_bytes) so that a step does not wait for JPEG decoding: on a CPU that
         # is ~10 % of a bf16 step. A large folder (COCO) simply decodes what does not fit.
@@ -83,7 +84,10 @@ class ContentCrops(Dataset):
                     self.bad.add(path)
                     print(f"warning: skipping {exc}", flush=True)
                 continue
-            return torch.from_numpy(random_crop(frame, self.size, rng, self.max_zoom))
+            crop = random_crop(frame, self.size, rng, self.max_zoom)
+            if self.colour_jitter > 0:  # drawn after the crop, so runs without jitter see the crops they always did
+                crop = jitter_colours(crop, rng, self.colour_jitter)
+            return torch.from_numpy(crop)
         raise RtstyleError(f"no readable images in {self.files[0].parent}")
 
 
@@ -97,6 +101,23 @@ def random_crop(frame: np.ndarray, size: int, rng: np.random.Generator, max_zoom
     if rng.random() < 0.5:
         patch = patch[:, ::-1]
     return frames_to_batch([np.ascontiguousarray(patch)])[0]
+
+
+def jitter_colours(crop: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """float32 (3,S,S) RGB in [0,1] with its hue turned by up to ±180°·strength about the grey axis, its saturation,
+    contrast and brightness scaled by up to e^±strength, e^±strength/2 and e^±strength/2: photos in colours the
+    training folder lacks, so a few dozen photos stand for more."""
+    angle = rng.uniform(-np.pi, np.pi) * strength
+    saturation, contrast, brightness = np.exp(rng.uniform(-1, 1, 3) * strength * np.array([1.0, 0.5, 0.5]))
+    axis = np.full(3, 1 / np.sqrt(3))  # Rodrigues' rotation about the grey axis keeps greys grey
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rotation = np.cos(angle) * np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * np.outer(axis, axis)
+    grey = np.full((3, 3), 1 / 3)  # per-pixel mean of the channels
+    colour = rotation @ (grey + saturation * (np.eye(3) - grey))
+    pixels = np.einsum("ij,jhw->ihw", colour, crop)
+    mean = pixels.mean()
+    pixels = (mean + contrast * (pixels - mean)) * brightness
+    return np.clip(pixels, 0.0, 1.0).astype(np.float32)
 
 
 def centre_crop(frame: np.ndarray, size: int) -> np.ndarray:

@@ -69,6 +69,7 @@ class TrainSettings:
     size: int = 256  # content crop side
     style_size: int | None = None  # long side of the paintings (default 2 × size)
     max_zoom: float = 2.0  # a crop covers between 1/max_zoom and all of a photo's shorter side
+    colour_jitter: float = 0.0  # strength of the content crops' hue/saturation/contrast/brightness jitter (0: none)
     batch_size: int = 4
     steps: int = 2000
     lr: float = 1e-3
@@ -215,7 +216,7 @@ def _train(family: Family, settings: TrainSettings, device: torch.device, resume
 
     workers = settings.workers if settings.workers is not None else (min(8, (os.cpu_count() or 2) - 1) if cuda else 0)
     dataset = ContentCrops(settings.content, settings.size, settings.seed, settings.max_zoom,
-                           exclude=settings.exclude)
+                           exclude=settings.exclude, colour_jitter=settings.colour_jitter)
     indices = ShardSampler(start, settings.steps, settings.batch_size, ranks)  # this rank's rows of every step
     loader = DataLoader(dataset, batch_size=settings.batch_size // ranks.world, sampler=indices, num_workers=workers,
                         pin_memory=cuda, persistent_workers=workers > 0)
