@@ -210,8 +210,11 @@ def build_photos(out: Path, shared: Path | None, sources: list[PhotoSource], cac
                     dropped.append({"source": source.package, "origin": origin, "reason": f"duplicate of {twin}"})
                     continue
                 name = f"{source.prefix}_{path.stem}.jpg"
-                if (partial / name).exists():
+                if (partial / name).exists():  # the same file name in two folders of the package
                     name = f"{source.prefix}_{path.parent.name}_{path.stem}.jpg"
+                    count = 2
+                    while (partial / name).exists():
+                        name, count = f"{source.prefix}_{path.parent.name}_{path.stem}_{count}.jpg", count + 1
                 write_image(partial / name, image)
                 marks.append(mark)
                 files.append({"file": name, "source": source.package, "origin": origin,
