@@ -106,7 +106,7 @@ def random_crop(frame: np.ndarray, size: int, rng: np.random.Generator, max_zoom
 def jitter_colours(crop: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """float32 (3,S,S) RGB in [0,1] with its hue turned by up to ±180°·strength about the grey axis, its saturation,
     contrast and brightness scaled by up to e^±strength, e^±strength/2 and e^±strength/2: photos in colours the
-    training folder lacks, so a few dozen photos stand for more."""
+    training folder lacks (MODELS.md has what it did, with more photos, for Woman with a Hat)."""
     angle = rng.uniform(-np.pi, np.pi) * strength
     saturation, contrast, brightness = np.exp(rng.uniform(-1, 1, 3) * strength * np.array([1.0, 0.5, 0.5]))
     axis = np.full(3, 1 / np.sqrt(3))  # Rodrigues' rotation about the grey axis keeps greys grey
