@@ -107,7 +107,7 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
             for photo in photos:
                 frame = read_image(photo)
                 frame = resize(frame, *fit_within(*frame.shape[:2], args.size))
-                out = stylizer([frame])[0]
+                out = stylize(stylizer, frame, args.shift_average)
                 outputs.append(out)
                 content = torch.from_numpy(frames_to_batch([frame]))
                 report = against_gatys(out, photo, painting, content, style, vgg, args.gatys_iterations)
@@ -124,8 +124,24 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
     return rows, sheet
 
 
+def stylize(stylizer: Stylizer, frame: np.ndarray, shifts: int = 1) -> np.ndarray:
+    """The stylized frame; with shifts > 1, the mean of the outputs for the frame moved down and right by every
+    (dy, dx) in 0 … shifts-1 (reflect-padded, then moved back): the model's polyphase average, which keeps what the
+    model paints wherever the frame lies on its stride grid and averages away texture locked to that grid (with
+    shifts a multiple of the model's total stride it is exactly shift-equivariant)."""
+    if shifts <= 1:
+        return stylizer([frame])[0]
+    h, w = frame.shape[:2]
+    total = np.zeros(frame.shape, np.float64)
+    for dy in range(shifts):
+        for dx in range(shifts):
+            moved = np.pad(frame, ((dy, shifts - dy), (dx, shifts - dx), (0, 0)), mode="reflect")
+            total += stylizer([moved])[0][dy:dy + h, dx:dx + w]
+    return np.clip(total / shifts ** 2 + 0.5, 0, 255).astype(np.uint8)
+
+
 def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = False,
-                    style: str = WARP_STYLE) -> list[np.ndarray] | None:
+                    style: str = WARP_STYLE, shifts: int = 1) -> list[np.ndarray] | None:
     if peer:
         import onnxruntime as ort
 
@@ -148,7 +164,7 @@ def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = Fa
             stylizer.set_style(style)
         elif style != WARP_STYLE:
             return None  # an extra --warp-styles painting this model does not have
-        return [stylizer([frame])[0] for frame in frames]
+        return [stylize(stylizer, frame, shifts) for frame in frames]
 
 
 def read_clip(path: Path, limit: int) -> list[np.ndarray]:
@@ -186,6 +202,10 @@ def main() -> None:
     parser.add_argument("--warp-styles", type=names, default=[],
                         help=f"comma-separated styles whose warping error is measured too, beside {WARP_STYLE} "
                              "(the style every model and the peer are compared in)")
+    parser.add_argument("--shift-average", type=int, default=1, metavar="N",
+                        help="score each model's polyphase average instead: the mean of its outputs for the frame "
+                             "moved by every 0…N-1 px down and across (N² runs a frame; N = 4 for a stride-4 "
+                             "network): what the model scores without texture locked to its stride grid")
     parser.add_argument("--name", default=f"quality-{socket.gethostname().split('.')[0]}")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -218,7 +238,7 @@ def main() -> None:
                           "warping_error": warping_error(frames, frames)})
         for path in models:  # the comparable style first, then any more of the model's styles
             for style in dict.fromkeys([WARP_STYLE, *args.warp_styles]):
-                if (stylized := stylized_frames(path, frames, style=style)) is not None:
+                if (stylized := stylized_frames(path, frames, style=style, shifts=args.shift_average)) is not None:
                     warp_rows.append({"clip": clip, "style": style, "warping_error": warping_error(frames, stylized),
                                       "model": path.name if style == WARP_STYLE else f"{path.name} in {style}"})
         for path in args.baseline:
@@ -247,7 +267,10 @@ def main() -> None:
             write_image(RESULTS / f"{args.name}-{path.stem}-sheet.jpg", photo_style_sheet(photos, sheet, args.size))
             distinct += style_differences(path.name, sheet)
     layers = list(dict.fromkeys(k for r in loss_rows for k in r["layer_ratios"]))
-    tables = (f"## Loss ratios vs Gatys (mean over {which}; lower is better, 1.0 = Gatys)\n\n"
+    averaged = (f"Every model scored as its polyphase average over {args.shift_average}×{args.shift_average} "
+                "one-pixel shifts (`--shift-average`), in the loss ratios and the warping error.\n\n"
+                if args.shift_average > 1 else "")
+    tables = (f"## Loss ratios vs Gatys (mean over {which}; lower is better, 1.0 = Gatys)\n\n{averaged}"
               f"Bar: style ≤ {BAR['style']} summed and ≤ {BAR['layer']} at every layer, content ≤ {BAR['content']}."
               "\n\n"
               + markdown_table(summary, [("model", "model"), ("style", "style"), ("seen", "painting trained on"),
