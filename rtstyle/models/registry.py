@@ -43,7 +43,7 @@ register_variant(Variant(
     "for the 1–2 px brush texture, at 12 % more MACs (an experiment: no gain yet, MODELS.md)", widths=(16, 32, 48),
     residual_blocks=5, fine_blocks=1, body="antialiased", max_side=8192))
 register_variant(Variant(
-    "antialiased-base", "fast's grid-free body at base's widths (32/64/128 channels), ~4× fast's MACs: what base's "
+    "antialiased-base", "fast's grid-free body at base's widths (32/64/128 channels), 6× fast's MACs: what base's "
     "capacity scores without texture locked to a stride grid (an experiment, MODELS.md)", widths=(32, 64, 128),
     residual_blocks=5, body="antialiased", max_side=8192))
 register_variant(Variant(
