@@ -44,8 +44,8 @@ register_variant(Variant(
     residual_blocks=5, fine_blocks=1, body="antialiased", max_side=8192))
 register_variant(Variant(
     "antialiased-base", "fast's grid-free body at base's widths (32/64/128 channels), 6× fast's MACs: what base's "
-    "capacity scores without texture locked to a stride grid (an experiment, MODELS.md)", widths=(32, 64, 128),
-    residual_blocks=5, body="antialiased", max_side=8192))
+    "capacity scores without texture locked to a stride grid (an experiment: no better than fast on new photos, "
+    "MODELS.md)", widths=(32, 64, 128), residual_blocks=5, body="antialiased", max_side=8192))
 register_variant(Variant(
     "base", "Johnson et al. 2016: 32/64/128 channels, 5 residual blocks, 9×9 end convolutions",
     widths=(32, 64, 128), residual_blocks=5))
